@@ -1,0 +1,156 @@
+"""The experiment spec of API.md as pydantic models.
+
+The same models validate requests, fill in defaults (the stored spec is always
+the normalised one) and generate the OpenAPI schema, so the contract cannot
+drift from the validation. Only pydantic is imported here: the worker's engine
+reads these models too, and an API node must not need PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Arch = Literal["mlp", "resmlp", "cnn", "rnn", "transformer"]
+Activation = Literal[
+    "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
+    "gelu", "silu", "softplus", "hardtanh",
+]
+Norm = Literal["none", "batchnorm", "layernorm"]
+InitScheme = Literal[
+    "default", "normal", "uniform", "glorot_standard", "xavier_normal",
+    "xavier_uniform", "kaiming_normal", "kaiming_uniform", "orthogonal",
+    "lecun_normal",
+]
+DataName = Literal[
+    "gaussian", "teacher", "spirals", "digits", "iris", "wine",
+    "breast_cancer", "sequence", "tokens",
+]
+Optimizer = Literal["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"]
+Loss = Literal["cross_entropy", "mse"]
+Metric = Literal[
+    "grad_norm", "bias_grad_norm", "signal_norm", "weight_norm", "update_ratio",
+    "act_mean", "act_std", "per_sample_grad_norm", "dead_fraction",
+    "saturated_fraction",
+]
+
+# Archs the engine can run today; the others validate but are answered 422.
+SUPPORTED_ARCHS: frozenset[str] = frozenset({"mlp"})
+SUPPORTED_DATA: frozenset[str] = frozenset({"gaussian", "teacher", "digits"})
+ALL_METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
+
+# Data sets with a fixed shape: (input_dim, classes).
+FIXED_DATA_SHAPES: dict[str, tuple[int, int]] = {
+    "digits": (64, 10), "iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2),
+    "spirals": (2, 2),
+}
+
+
+class _Strict(BaseModel):
+    """Unknown fields are rejected with their path (API.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecurrentInitSpec(_Strict):
+    scheme: InitScheme = "orthogonal"
+    gain: float = Field(1.0, gt=0, le=1e3)
+    weight_var: float = Field(1.0, gt=0, le=1e4)
+
+
+class InitSpec(_Strict):
+    scheme: InitScheme = "default"
+    weight_var: float = Field(1.0, gt=0, le=1e4, description="σ_w²: W ~ N(0, weight_var / fan_in) for `normal`/`uniform`")
+    bias_var: float = Field(0.0, ge=0, le=1e4, description="σ_b²: b ~ N(bias_mean, bias_var)")
+    bias_mean: float = Field(0.0, ge=-1e3, le=1e3)
+    gain: float | None = Field(None, gt=0, le=1e3, description="gain for xavier/kaiming/orthogonal schemes (default 1, or the activation's recommended gain for kaiming)")
+    recurrent: RecurrentInitSpec | None = Field(None, description="rnn only: the hidden-to-hidden weights' own scheme and gain")
+
+
+class ModelSpec(_Strict):
+    arch: Arch
+    depth: int = Field(ge=1, le=1000, description="number of hidden layers (blocks for resmlp/transformer)")
+    width: int = Field(ge=1, le=16384, description="units (channels, hidden size, model dimension)")
+    activation: Activation
+    norm: Norm = "none"
+    bias: bool = True
+    init: InitSpec = Field(default_factory=InitSpec)
+    norm_position: Literal["pre", "post"] = "pre"
+    cell: Literal["rnn", "lstm", "gru"] = "rnn"
+    heads: int = Field(4, ge=1, le=128)
+
+
+class DataSpec(_Strict):
+    name: DataName = "gaussian"
+    input_dim: int | None = Field(None, ge=1, le=65536, description="defaults to 64, or the data set's own dimension")
+    classes: int | None = Field(None, ge=2, le=10000, description="defaults to 10, or the data set's own number")
+    samples: int = Field(2048, ge=1, le=1_000_000)
+    batch_size: int = Field(128, ge=1, le=65536)
+    input_std: float = Field(1.0, gt=0, le=1e6)
+    seq_len: int = Field(20, ge=1, le=10000)
+
+    @model_validator(mode="after")
+    def _fill_shape(self) -> DataSpec:
+        fixed = FIXED_DATA_SHAPES.get(self.name)
+        if fixed is None:
+            self.input_dim = self.input_dim or 64
+            self.classes = self.classes or 10
+            return self
+        for field, value, natural in (("input_dim", self.input_dim, fixed[0]), ("classes", self.classes, fixed[1])):
+            if value is not None and value != natural:
+                raise ValueError(f"data set {self.name!r} has {field} {natural}, not {value}")
+        self.input_dim, self.classes = fixed
+        return self
+
+
+class TrainingSpec(_Strict):
+    steps: int = Field(100, ge=0, le=10_000_000, description="0: one forward and backward pass at initialisation, no update")
+    optimizer: Optimizer = "sgd"
+    lr: float = Field(0.01, ge=0, le=1e3)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=10)
+    loss: Loss = "cross_entropy"
+    clip_norm: float | None = Field(None, gt=0)
+    clip_value: float | None = Field(None, gt=0)
+
+
+class ProbeSpec(_Strict):
+    every: int = Field(10, ge=1, le=1_000_000, description="record every N steps (and always at step 0 and the last step)")
+    metrics: list[Metric] | None = Field(None, description="metrics to record; all by default")
+    histogram_bins: int | None = Field(None, ge=2, le=256)
+
+
+class ExperimentSpec(_Strict):
+    name: str = Field("", max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    notes: str = Field("", max_length=10000)
+    model: ModelSpec
+    data: DataSpec = Field(default_factory=DataSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    probe: ProbeSpec = Field(default_factory=ProbeSpec)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    dtype: Literal["float32", "float64", "bfloat16"] = "float32"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    time_limit_s: float | None = Field(None, gt=0, le=86400, description="wall-clock limit; the server's default when null")
+
+    @model_validator(mode="after")
+    def _check_tags(self) -> ExperimentSpec:
+        for tag in self.tags:
+            if not tag or len(tag) > 64:
+                raise ValueError("each tag must be 1 to 64 characters")
+        return self
+
+    def recorded_metrics(self) -> tuple[str, ...]:
+        return tuple(self.probe.metrics) if self.probe.metrics else ALL_METRICS
+
+
+def parameter_count(spec: ExperimentSpec) -> int:
+    """Weights and biases of an `mlp` (an upper-bound estimate for other archs)."""
+    m, d = spec.model, spec.data
+    assert d.input_dim is not None and d.classes is not None
+    bias = 1 if m.bias else 0
+    widths = [d.input_dim] + [m.width] * m.depth + [d.classes]
+    per_block = 4 if m.arch in ("rnn", "transformer") else 2 if m.arch == "resmlp" else 1
+    hidden = sum((a + bias) * b for a, b in zip(widths[:-2], widths[1:-1]))
+    return hidden * per_block + (m.width + bias) * d.classes
