@@ -1,0 +1,66 @@
+"""The Flask app factory (Flask tutorial style): tests inject a store and a
+recording enqueue; production builds both from the settings."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, request
+
+from service.api.errors import register_error_handlers
+from service.experiments import Enqueue
+from service.settings import Settings, get_settings
+from service.store import Store
+from service.tokens import Tokens
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    tokens: Tokens
+    enqueue: Enqueue
+    broker_ping: object
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None, enqueue: Enqueue | None = None) -> Flask:
+    settings = settings or get_settings()
+    store = store or Store.from_url(settings.database_url)
+    broker_ping = None
+    if enqueue is None:
+        from service.queue import CeleryEnqueue
+
+        celery_enqueue = CeleryEnqueue(settings)
+        enqueue, broker_ping = celery_enqueue, celery_enqueue.ping
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["gradatlas"] = Services(settings, store, Tokens(store, settings.resolved_pepper()), enqueue, broker_ping)
+    app.before_request(_assign_request_id)
+    app.after_request(_echo_request_id)
+    register_error_handlers(app)
+    from service.api import experiments, health, openapi
+
+    app.register_blueprint(experiments.blueprint)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(openapi.blueprint)
+    logging.getLogger("gradatlas").setLevel(logging.INFO)
+    return app
+
+
+def services() -> Services:
+    from flask import current_app
+
+    return current_app.extensions["gradatlas"]  # type: ignore[no-any-return]
+
+
+def _assign_request_id() -> None:
+    incoming = request.headers.get("X-Request-Id", "")
+    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+
+
+def _echo_request_id(response: Response) -> Response:
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    return response

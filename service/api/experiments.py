@@ -1,0 +1,123 @@
+"""/api/v1/experiments: submit, read, list, profile, cancel. Views parse,
+call the store or a service function, and serialise; nothing more."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from service import profile_codec
+from service.api import services
+from service.api.auth import authenticate, principal, require_owner
+from service.api.errors import ApiError
+from service.experiments import submit
+from service.resources import Experiment
+from service.store import Conflict
+
+blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
+blueprint.before_request(authenticate)
+
+MAX_LIMIT = 200
+
+
+def json_body() -> Any:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise ApiError(415, f"send the body as application/json, not {request.mimetype or 'nothing'}")
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
+
+
+def _found(experiment_id: str) -> Experiment:
+    experiment = services().store.get_experiment(experiment_id)
+    if experiment is None:
+        raise ApiError(404, f"no experiment {experiment_id!r}")
+    return experiment
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json")
+
+
+@blueprint.post("/experiments")
+def create_experiment() -> tuple[Response, int, dict[str, str]]:
+    s = services()
+    experiment = submit(json_body(), principal().name, s.store, s.enqueue, s.settings)
+    location = url_for("experiments.get_experiment", experiment_id=experiment.id)
+    return jsonify(_dump(experiment)), 202, {"Location": location}
+
+
+@blueprint.get("/experiments/<experiment_id>")
+def get_experiment(experiment_id: str) -> Response:
+    return jsonify(_dump(_found(experiment_id)))
+
+
+@blueprint.get("/experiments")
+def list_experiments() -> Response:
+    limit = _limit(request.args.get("limit", "50"))
+    try:
+        page = services().store.list_experiments(limit=limit, page_token=request.args.get("page_token") or None)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), [{"loc": ["query", "page_token"], "msg": str(exc)}]) from exc
+    return jsonify(_dump(page))
+
+
+def _limit(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(422, f"limit must be an integer from 1 to {MAX_LIMIT}",
+                       [{"loc": ["query", "limit"], "msg": f"expected 1 to {MAX_LIMIT}, got {raw!r}"}])
+    return int(raw)
+
+
+@blueprint.get("/experiments/<experiment_id>/profile")
+def get_profile(experiment_id: str) -> Response:
+    experiment = _found(experiment_id)
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ApiError(422, "format must be json or csv", [{"loc": ["query", "format"], "msg": f"got {fmt!r}"}])
+    if fmt == "csv":
+        return _profile_csv(experiment)
+    profile = services().store.get_profile(experiment_id)
+    if profile is None:
+        raise ApiError(404, f"experiment {experiment_id} has no profile (status {experiment.status})")
+    return jsonify(_dump(profile))
+
+
+def _profile_csv(experiment: Experiment) -> Response:
+    """Long rows `step,layer,metric,value`; the loss has an empty layer."""
+    found = services().store.get_profile_arrays(experiment.id)
+    if found is None:
+        raise ApiError(404, f"experiment {experiment.id} has no profile (status {experiment.status})")
+    _, _, arrays = found
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["step", "layer", "metric", "value"])
+    steps = arrays["steps"].tolist()
+    for name in ("loss", "accuracy"):
+        for step, value in zip(steps, arrays.get(name, []).tolist()):
+            writer.writerow([step, "", name, profile_codec.csv_number(value)])
+    for name, values in sorted(arrays.items()):
+        if name.startswith("metric."):
+            for step, row in zip(steps, values.tolist()):
+                for layer, value in enumerate(row):
+                    writer.writerow([step, layer, name.removeprefix("metric."), profile_codec.csv_number(value)])
+    filename = f"{experiment.id}-profile.csv"
+    return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
+@blueprint.post("/experiments/<experiment_id>/cancel")
+def cancel_experiment(experiment_id: str) -> Response:
+    require_owner(_found(experiment_id))
+    try:
+        experiment = services().store.request_cancel(experiment_id)
+    except Conflict as exc:
+        raise ApiError(409, f"cannot cancel: {exc}") from exc
+    if experiment is None:
+        raise ApiError(404, f"no experiment {experiment_id!r}")
+    return jsonify(_dump(experiment))

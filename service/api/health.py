@@ -1,0 +1,32 @@
+"""Liveness and readiness. /readyz checks what a request needs: the database
+and the broker."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from service.api import services
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[Response, int, dict[str, str]]:
+    s = services()
+    checks = {"database": _check(s.store.ping), "broker": _check(s.broker_ping) if callable(s.broker_ping) else "ok"}
+    ready = all(value == "ok" for value in checks.values())
+    headers = {} if ready else {"Retry-After": "5"}
+    return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), 200 if ready else 503, headers
+
+
+def _check(probe: object) -> str:
+    try:
+        probe()  # type: ignore[operator]
+    except Exception as exc:  # any failure means not ready; say which
+        return f"unavailable: {exc.__class__.__name__}"
+    return "ok"

@@ -1,0 +1,98 @@
+"""The OpenAPI document, generated from the same pydantic models that
+validate requests and shape responses, so it cannot drift from them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from pydantic.json_schema import models_json_schema
+
+from service.resources import ErrorResponse, Experiment, ExperimentPage, Profile
+from service.spec import ExperimentSpec
+
+blueprint = Blueprint("openapi", __name__)
+
+REF = "#/components/schemas/{model}"
+MODELS = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): _json("ErrorResponse", "error") for code in codes}
+
+
+ID_PARAM = {"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/api/v1/experiments": {
+            "post": {"summary": "Submit an experiment", "operationId": "createExperiment",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ExperimentSpec")}}},
+                     "responses": {"202": _json("Experiment", "accepted, queued"), **_errors(400, 401, 413, 415, 422, 503)}},
+            "get": {"summary": "List experiments, newest first", "operationId": "listExperiments",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                        {"name": "page_token", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {"200": _json("ExperimentPage", "a page"), **_errors(401, 422, 503)}},
+        },
+        "/api/v1/experiments/{experiment_id}": {
+            "get": {"summary": "One experiment", "operationId": "getExperiment", "parameters": [ID_PARAM],
+                    "responses": {"200": _json("Experiment", "the experiment"), **_errors(401, 404, 503)}},
+        },
+        "/api/v1/experiments/{experiment_id}/profile": {
+            "get": {"summary": "The recorded profile (JSON, or CSV rows step,layer,metric,value)", "operationId": "getProfile",
+                    "parameters": [ID_PARAM, {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}],
+                    "responses": {"200": {"description": "the profile", "content": {
+                        "application/json": {"schema": _ref("Profile")}, "text/csv": {"schema": {"type": "string"}}}},
+                        **_errors(401, 404, 422, 503)}},
+        },
+        "/api/v1/experiments/{experiment_id}/cancel": {
+            "post": {"summary": "Cancel a queued or running experiment (idempotent)", "operationId": "cancelExperiment",
+                     "parameters": [ID_PARAM],
+                     "responses": {"200": _json("Experiment", "cancelled, or flagged for the worker"), **_errors(401, 403, 404, 409, 503)}},
+        },
+        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"summary": "Readiness: database and broker", "security": [],
+                            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    _, schemas = models_json_schema([(model, "validation") for model in MODELS], ref_template=REF)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "GradAtlas API", "version": "1"},
+        "paths": _paths(),
+        "components": {"schemas": schemas["$defs"],
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+
+
+@blueprint.get("/api/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(openapi_document())
+
+
+@blueprint.get("/api/docs")
+def docs() -> Response:
+    """A plain, offline page listing the operations (no CDN scripts)."""
+    rows = "".join(
+        f"<tr><td><code>{method.upper()}</code></td><td><code>{path}</code></td><td>{op.get('summary', '')}</td></tr>"
+        for path, ops in _paths().items() for method, op in ops.items()
+    )
+    html = (f"<!doctype html><title>GradAtlas API</title><h1>GradAtlas API v1</h1>"
+            f"<p>Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a></p>"
+            f"<table border=1 cellpadding=4>{rows}</table>")
+    return Response(html, mimetype="text/html")

@@ -1,0 +1,75 @@
+"""The `gradatlas` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from service.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """GradAtlas: diagnose vanishing and exploding gradients."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--api-workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+def up(host: str, port: int, api_workers: int) -> None:
+    """Migrate, then run the API and a worker until Ctrl-C."""
+    from service.supervisor import up as run_up
+
+    sys.exit(run_up(get_settings(), host, port, api_workers))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (alembic upgrade head)."""
+    from service.migrate import upgrade
+
+    settings = get_settings()
+    settings.ensure_home()
+    upgrade(settings.database_url)
+    click.echo("database is at the latest schema")
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens (stored hashed; a token is shown once)."""
+
+
+def _tokens():  # type: ignore[no-untyped-def]
+    from service.store import Store
+    from service.tokens import Tokens
+
+    settings = get_settings()
+    return Tokens(Store.from_url(settings.database_url), settings.resolved_pepper())
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="may manage tokens and change anyone's experiments")
+def token_create(name: str, admin: bool) -> None:
+    """Print a new token for NAME."""
+    _, plaintext = _tokens().create(name, is_admin=admin)
+    click.echo(plaintext)
+
+
+@token.command("list")
+def token_list() -> None:
+    for info in _tokens().list():
+        state = "revoked" if info.revoked_at else "active"
+        click.echo(f"{info.id}  {info.name:<20} {'admin' if info.is_admin else 'member':<6} {state}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    if not _tokens().revoke(token_id):
+        raise click.ClickException(f"no active token {token_id}")
+    click.echo(f"revoked {token_id}")

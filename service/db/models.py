@@ -1,0 +1,112 @@
+"""SQLAlchemy 2 models. Alembic's migrations must match these exactly (a test
+compares them).
+
+Summary and spec fields that people filter and sort on are copied into
+indexed columns, so a history query never touches the JSON blobs or the
+profile arrays (those live in their own table).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+    String, Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="service")
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+
+    # Lifecycle (DESIGN.md): the database, not the broker, carries the state.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress_step: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    environment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    # Denormalised, indexed copies for history queries.
+    arch: Mapped[str] = mapped_column(String(16), index=True)
+    depth: Mapped[int] = mapped_column(Integer, index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    activation: Mapped[str] = mapped_column(String(16), index=True)
+    init_scheme: Mapped[str] = mapped_column(String(32))
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    signal_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grad_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grad_ratio_final: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        # Keyset pagination walks (created_at, id) newest first.
+        Index("ix_experiments_created_id", "created_at", "id"),
+        Index("ix_experiments_status_published", "status", "published_at"),
+    )
+
+
+class ProfileArrayRow(Base):
+    """One recorded array of a profile (a metric, the steps, the loss), stored
+    as raw little-endian bytes: float32 where the values fit, else float64."""
+
+    __tablename__ = "profile_arrays"
+
+    experiment_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dtype: Mapped[str] = mapped_column(String(8))
+    shape: Mapped[list[int]] = mapped_column(JSON)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProfileRow(Base):
+    """What a profile says besides its arrays: the layers and the theory."""
+
+    __tablename__ = "profiles"
+
+    experiment_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    layers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    theory: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class TokenRow(Base):
+    """An API token. Only an HMAC of its secret part is kept (with a pepper
+    that lives outside the database); `id` is the public prefix used to find it."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

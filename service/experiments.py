@@ -1,0 +1,79 @@
+"""Submitting an experiment: validate, check the quota, store, then publish.
+
+The row is committed before the message is sent (Celery's "database
+transactions" advice); if the broker is down the row stays `queued` and the
+sweeper publishes it later, so an accepted job is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from service.api.errors import ApiError, validation_details
+from service.queue import queue_for
+from service.resources import Experiment
+from service.settings import Settings
+from service.spec import SUPPORTED_ARCHS, SUPPORTED_DATA, ExperimentSpec, parameter_count
+from service.store import Store
+
+log = logging.getLogger("gradatlas.submit")
+
+Enqueue = Callable[[str, str], None]
+
+
+def parse_spec(body: Any) -> ExperimentSpec:
+    if not isinstance(body, dict):
+        raise ApiError(422, "the experiment spec must be a JSON object", [{"loc": [], "msg": "expected an object"}])
+    try:
+        spec = ExperimentSpec.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(422, "the experiment spec is not valid", validation_details(exc)) from exc
+    _check_supported(spec)
+    return spec
+
+
+def _check_supported(spec: ExperimentSpec) -> None:
+    if spec.model.arch not in SUPPORTED_ARCHS:
+        raise ApiError(422, f"model.arch {spec.model.arch!r} is not supported yet",
+                       [{"loc": ["model", "arch"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_ARCHS)}"}])
+    if spec.data.name not in SUPPORTED_DATA:
+        raise ApiError(422, f"data.name {spec.data.name!r} is not supported yet",
+                       [{"loc": ["data", "name"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_DATA)}"}])
+
+
+def check_quota(spec: ExperimentSpec, settings: Settings) -> None:
+    """422 naming the limit and by how much the spec exceeds it."""
+    params = parameter_count(spec)
+    work = float(params) * spec.data.batch_size * max(spec.training.steps, 1)
+    checks = [
+        (["model"], "parameter count", params, settings.max_params),
+        (["training", "steps"], "steps", spec.training.steps, settings.max_steps),
+        (["training", "steps"], "estimated work (parameters × batch × steps)", work, settings.max_work),
+    ]
+    details = [{"loc": loc, "msg": f"{what} {value:.4g} exceeds the limit {limit:.4g} ({value / limit:.3g}× over)"}
+               for loc, what, value, limit in checks if value > limit]
+    if details:
+        raise ApiError(422, "the experiment exceeds the quota: " + details[0]["msg"], details, code="quota_exceeded")
+
+
+def submit(body: Any, owner: str, store: Store, enqueue: Enqueue, settings: Settings) -> Experiment:
+    spec = parse_spec(body)
+    check_quota(spec, settings)
+    queue = queue_for(spec, settings)
+    experiment = store.create_experiment(spec, owner=owner, queue=queue)
+    publish(experiment.id, queue, store, enqueue)
+    return experiment
+
+
+def publish(experiment_id: str, queue: str, store: Store, enqueue: Enqueue) -> bool:
+    try:
+        enqueue(experiment_id, queue)
+    except Exception as exc:  # the broker is down: the sweeper publishes it later
+        log.warning("could not publish %s (%s); it stays queued for the sweeper", experiment_id, exc)
+        return False
+    store.mark_published(experiment_id)
+    return True

@@ -1,0 +1,66 @@
+"""The Celery configuration shared by the API (which only publishes) and the
+worker (which consumes). Tasks are sent by name, with ids, never objects, so
+the API needs neither the worker's code nor PyTorch."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from service.settings import Settings
+from service.spec import ExperimentSpec
+
+RUN_TASK = "worker.tasks.run_experiment"
+SWEEP_TASK = "worker.tasks.sweep"
+# The sweeper gets its own queue so a worker can serve it beside (or instead of) experiments.
+MAINTENANCE_QUEUE = "maintenance"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("gradatlas", broker=settings.broker_url, set_as_current=False)
+    transport_options: dict[str, object] = {"visibility_timeout": settings.visibility_timeout_s}
+    if settings.broker_url.startswith("sqla+"):
+        # kombu's SQLAlchemy transport polls: a short interval keeps turnaround low.
+        transport_options["polling_interval"] = settings.broker_polling_interval_s
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        event_serializer="json",
+        task_ignore_result=True,  # results live in the database
+        task_acks_late=True,
+        task_reject_on_worker_lost=False,  # the sweeper, not a redelivery loop, recovers a lost job
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_queues=[Queue("cpu"), Queue("gpu"), Queue(MAINTENANCE_QUEUE)],
+        task_default_queue="cpu",
+        task_time_limit=settings.time_limit_s + 60,  # hard limit < visibility timeout
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s, "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_interval_s}},
+        },
+    )
+    return app
+
+
+def queue_for(spec: ExperimentSpec, settings: Settings) -> str:
+    if spec.device == "cuda" or (spec.device == "auto" and settings.gpu_queue):
+        return "gpu"
+    return "cpu"
+
+
+class CeleryEnqueue:
+    """Publishes a job id to its queue. Raises if the broker is unreachable:
+    the caller keeps the row `queued` and the sweeper publishes it later."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = make_celery(settings)
+
+    def __call__(self, experiment_id: str, queue: str) -> None:
+        self.app.send_task(RUN_TASK, args=[experiment_id], queue=queue, retry=False)
+
+    def ping(self) -> None:
+        with self.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)

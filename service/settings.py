@@ -1,0 +1,88 @@
+"""Settings, read from `GRADATLAS_*` environment variables.
+
+The defaults are the embedded shape of DESIGN.md: a SQLite database and kombu's
+SQLAlchemy transport on a SQLite file under `GRADATLAS_HOME`, so the service
+starts with no server at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRADATLAS_", extra="ignore")
+
+    home: Path = Path(".gradatlas")
+    database_url: str = ""
+    broker_url: str = ""
+    pepper: str = Field("", description="server-side secret mixed into token hashes; kept in $HOME/pepper when unset")
+
+    # Job lifecycle (DESIGN.md): hard time limit < visibility timeout;
+    # stale-heartbeat threshold >> heartbeat interval.
+    heartbeat_interval_s: float = 2.0
+    stale_after_s: float = 30.0
+    requeue_after_s: float = 60.0
+    sweep_interval_s: float = 10.0
+    max_attempts: int = 3
+    time_limit_s: float = 3600.0
+    visibility_timeout_s: float = 0.0  # 0: derived, the time limit plus a margin
+    gpu_queue: bool = False  # a GPU worker consumes the `gpu` queue: "auto" goes there
+    broker_polling_interval_s: float = 0.1
+
+    # Quotas (API.md: 422 naming the limit).
+    max_params: int = 50_000_000
+    max_steps: int = 100_000
+    max_work: float = 1e14  # parameters × batch × steps, a proxy for FLOPs
+
+    # Verdict thresholds on signal_ratio_init, reported in every summary.
+    vanishing_threshold: float = 1e-3
+    exploding_threshold: float = 1e3
+
+    max_body_bytes: int = 1024 * 1024
+
+    @model_validator(mode="after")
+    def _fill_derived(self) -> Settings:
+        self.home = self.home.expanduser().absolute()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'gradatlas.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{self.home / 'broker.db'}"
+        if not self.visibility_timeout_s:
+            self.visibility_timeout_s = self.time_limit_s + 600.0
+        return self
+
+    @property
+    def token_file(self) -> Path:
+        return self.home / "token"
+
+    def ensure_home(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+
+    def resolved_pepper(self) -> str:
+        """The configured pepper, else one generated once and kept in the home folder."""
+        if self.pepper:
+            return self.pepper
+        self.ensure_home()
+        path = self.home / "pepper"
+        if not path.exists():
+            write_private(path, secrets.token_hex(32))
+        return path.read_text().strip()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create a file readable by its owner alone (mode 0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,117 @@
+"""`gradatlas up`: migrate, make the first admin token, then run the API
+(gunicorn) and one Celery worker (with beat) as children, restarting a child
+that dies and stopping all of them cleanly on Ctrl-C or SIGTERM.
+
+Stopping never half-writes a result: a result is one transaction, so a worker
+stopped mid-run leaves its experiment `running` with a lease that the sweeper
+returns to the queue once the heartbeat is stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from service.migrate import upgrade
+from service.queue import MAINTENANCE_QUEUE
+from service.settings import Settings, write_private
+from service.store import Store
+from service.tokens import Tokens
+
+log = logging.getLogger("gradatlas.up")
+
+STOP_GRACE_S = 10.0
+RESTART_BACKOFF_S = 1.0
+
+
+def prepare(settings: Settings) -> str | None:
+    """Migrate and create the admin token on first start. Returns the new
+    token, or None when one already exists."""
+    settings.ensure_home()
+    upgrade(settings.database_url)
+    store = Store.from_url(settings.database_url)
+    tokens = Tokens(store, settings.resolved_pepper())
+    if tokens.has_admin() and settings.token_file.exists():
+        return None
+    _, plaintext = tokens.create("admin", is_admin=True)
+    write_private(settings.token_file, plaintext + "\n")
+    return plaintext
+
+
+def child_commands(settings: Settings, host: str, port: int, workers: int) -> dict[str, list[str]]:
+    queues = ["cpu", MAINTENANCE_QUEUE] + (["gpu"] if settings.gpu_queue else [])
+    return {
+        "api": [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+                "--access-logfile", "-", "--graceful-timeout", "5", "service.wsgi:app"],
+        "worker": [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--beat",
+                   "--schedule", str(settings.home / "beat-schedule"), "--queues", ",".join(queues),
+                   "--concurrency", "1", "--loglevel", "INFO", "--hostname", f"gradatlas@{os.uname().nodename}"],
+    }
+
+
+@dataclass
+class Supervisor:
+    commands: dict[str, list[str]]
+    env: dict[str, str]
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    stopping: bool = False
+
+    def start(self, name: str) -> None:
+        # Each child leads its own process group so that stopping it also
+        # stops its own children (gunicorn's and Celery's pool processes).
+        self.children[name] = subprocess.Popen(self.commands[name], env=self.env, start_new_session=True)
+        log.info("started %s (pid %d)", name, self.children[name].pid)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for name in self.commands:
+            self.start(name)
+        while not self.stopping:
+            for name, child in list(self.children.items()):
+                if child.poll() is not None and not self.stopping:
+                    log.warning("%s exited with %s; restarting", name, child.returncode)
+                    time.sleep(RESTART_BACKOFF_S)
+                    self.start(name)
+            time.sleep(0.5)
+        self.stop_all()
+        return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def stop_all(self) -> None:
+        for child in self.children.values():
+            _signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
+        log.info("stopped")
+
+
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def up(settings: Settings, host: str, port: int, workers: int = 2) -> int:
+    token = prepare(settings)
+    if token:
+        print(f"Admin token written to {settings.token_file} (mode 0600).", flush=True)
+    print(f"GradAtlas on http://{host}:{port}  (database {settings.database_url.split('@')[-1]}, "
+          f"broker {settings.broker_url.split('@')[-1]})", flush=True)
+    env = {**os.environ, "GRADATLAS_HOME": str(settings.home),
+           "GRADATLAS_DATABASE_URL": settings.database_url, "GRADATLAS_BROKER_URL": settings.broker_url}
+    return Supervisor(child_commands(settings, host, port, workers), env).run()
