@@ -73,3 +73,6 @@ def token_revoke(token_id: str) -> None:
     if not _tokens().revoke(token_id):
         raise click.ClickException(f"no active token {token_id}")
     click.echo(f"revoked {token_id}")
+
+if __name__ == "__main__":
+    main()

@@ -85,8 +85,10 @@ def wait_for(check: Callable[[], T | None], timeout: float, interval: float = 0.
 
 def service_env(home: Path, database_url: str, broker_url: str, **extra: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADATLAS_")}
-    env.update({"GRADATLAS_HOME": str(home), "GRADATLAS_DATABASE_URL": database_url,
-                "GRADATLAS_BROKER_URL": broker_url, "PYTHONUNBUFFERED": "1"})
+    env.update({"GRADATLAS_HOME": str(home), "PYTHONUNBUFFERED": "1"})
+    # Empty URLs leave the embedded defaults under the home folder.
+    env.update({name: url for name, url in (("GRADATLAS_DATABASE_URL", database_url),
+                                            ("GRADATLAS_BROKER_URL", broker_url)) if url})
     env.update({f"GRADATLAS_{key.upper()}": str(value) for key, value in extra.items()})
     return env
 
