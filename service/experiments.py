@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service.api.errors import ApiError, validation_details
+from service.errors import ApiError, validation_details
 from service.queue import queue_for
 from service.resources import Experiment
 from service.settings import Settings

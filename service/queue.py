@@ -20,8 +20,8 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("gradatlas", broker=settings.broker_url, set_as_current=False)
     transport_options: dict[str, object] = {"visibility_timeout": settings.visibility_timeout_s}
     if settings.broker_url.startswith("sqla+"):
-        # kombu's SQLAlchemy transport polls: a short interval keeps turnaround low.
-        transport_options["polling_interval"] = settings.broker_polling_interval_s
+        transport_options = {}  # this transport hands every option to create_engine()
+        _tune_sqlalchemy_transport(settings.broker_polling_interval_s)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -39,10 +39,20 @@ def make_celery(settings: Settings) -> Celery:
         task_time_limit=settings.time_limit_s + 60,  # hard limit < visibility timeout
         worker_hijack_root_logger=False,
         beat_schedule={
-            "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s, "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_interval_s}},
+            "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s,
+                      "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_interval_s}},
         },
     )
     return app
+
+
+def _tune_sqlalchemy_transport(polling_interval_s: float) -> None:
+    """kombu's SQLAlchemy transport polls its table once a second by default
+    and accepts no polling option (its options go to create_engine), so the
+    interval is set on the class: a short one keeps turnaround low."""
+    from kombu.transport import sqlalchemy as sqla_transport
+
+    sqla_transport.Transport.polling_interval = polling_interval_s
 
 
 def queue_for(spec: ExperimentSpec, settings: Settings) -> str:

@@ -25,7 +25,8 @@ class Experiment(BaseModel):
     owner: str
     source: str = "service"
     status: Status
-    reason: str | None = Field(None, description="machine-readable cause of `failed`/`cancelled`: worker_lost, timeout, oom, error, cancelled")
+    reason: str | None = Field(None, description="machine-readable cause of `failed`/`cancelled`: "
+                                                 "worker_lost, timeout, oom, error, cancelled")
     error: str | None = None
     progress: Progress
     attempt: int

@@ -64,7 +64,8 @@ class InitSpec(_Strict):
     weight_var: float = Field(1.0, gt=0, le=1e4, description="σ_w²: W ~ N(0, weight_var / fan_in) for `normal`/`uniform`")
     bias_var: float = Field(0.0, ge=0, le=1e4, description="σ_b²: b ~ N(bias_mean, bias_var)")
     bias_mean: float = Field(0.0, ge=-1e3, le=1e3)
-    gain: float | None = Field(None, gt=0, le=1e3, description="gain for xavier/kaiming/orthogonal schemes (default 1, or the activation's recommended gain for kaiming)")
+    gain: float | None = Field(None, gt=0, le=1e3, description="gain for xavier/kaiming/orthogonal schemes "
+                                                               "(default 1, or the activation's recommended gain for kaiming)")
     recurrent: RecurrentInitSpec | None = Field(None, description="rnn only: the hidden-to-hidden weights' own scheme and gain")
 
 
@@ -152,5 +153,5 @@ def parameter_count(spec: ExperimentSpec) -> int:
     bias = 1 if m.bias else 0
     widths = [d.input_dim] + [m.width] * m.depth + [d.classes]
     per_block = 4 if m.arch in ("rnn", "transformer") else 2 if m.arch == "resmlp" else 1
-    hidden = sum((a + bias) * b for a, b in zip(widths[:-2], widths[1:-1]))
+    hidden = sum((a + bias) * b for a, b in zip(widths[:-2], widths[1:-1], strict=True))
     return hidden * per_block + (m.width + bias) * d.classes

@@ -22,7 +22,14 @@ from service import profile_codec
 from service.db.models import ExperimentRow, ProfileArrayRow, ProfileRow
 from service.db.session import make_engine, managed_session_maker
 from service.resources import (
-    TERMINAL, Claim, Experiment, ExperimentPage, Heartbeat, Profile, Progress, SweepReport,
+    TERMINAL,
+    Claim,
+    Experiment,
+    ExperimentPage,
+    Heartbeat,
+    Profile,
+    Progress,
+    SweepReport,
 )
 from service.spec import ExperimentSpec
 

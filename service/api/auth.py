@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 from service.resources import Experiment, Principal
 
 

@@ -4,34 +4,15 @@ client's, leaves as JSON with a request id: never an HTML page or a traceback.""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Flask, Response, g, jsonify
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from service.errors import ApiError, validation_details
+
 log = logging.getLogger("gradatlas.api")
-
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-              503: "unavailable"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None,
-                 code: str | None = None, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-        self.code = code or HTTP_CODES.get(status, "error")
-        self.details = details or []
-        self.retry_after = retry_after
-
-
-def validation_details(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    return [{"loc": [*prefix, *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
-
 
 def error_response(error: ApiError) -> Response:
     body = {"error": {"code": error.code, "message": error.message, "details": error.details},

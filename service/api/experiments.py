@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from service import profile_codec
 from service.api import services
 from service.api.auth import authenticate, principal, require_owner
-from service.api.errors import ApiError
+from service.errors import ApiError
 from service.experiments import submit
 from service.resources import Experiment
 from service.store import Conflict
@@ -100,11 +100,11 @@ def _profile_csv(experiment: Experiment) -> Response:
     writer.writerow(["step", "layer", "metric", "value"])
     steps = arrays["steps"].tolist()
     for name in ("loss", "accuracy"):
-        for step, value in zip(steps, arrays.get(name, []).tolist()):
+        for step, value in zip(steps, arrays.get(name, []).tolist(), strict=False):
             writer.writerow([step, "", name, profile_codec.csv_number(value)])
     for name, values in sorted(arrays.items()):
         if name.startswith("metric."):
-            for step, row in zip(steps, values.tolist()):
+            for step, row in zip(steps, values.tolist(), strict=True):
                 for layer, value in enumerate(row):
                     writer.writerow([step, layer, name.removeprefix("metric."), profile_codec.csv_number(value)])
     filename = f"{experiment.id}-profile.csv"

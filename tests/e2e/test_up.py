@@ -1,0 +1,122 @@
+"""`gradatlas up` as a user starts it: a subprocess in a temp home, driven
+over HTTP with the token it wrote, on the embedded defaults (or PostgreSQL +
+Redis when CI names them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import free_port, service_env, services_configured, stop_process, wait_for
+
+DEEP_SIGMOID = {
+    "name": "deep-sigmoid", "tags": ["e2e"],
+    "model": {"arch": "mlp", "depth": 24, "width": 64, "activation": "sigmoid",
+              "init": {"scheme": "normal", "weight_var": 1.0}},
+    "data": {"name": "gaussian", "input_dim": 32, "samples": 512, "batch_size": 64},
+    "training": {"steps": 30, "lr": 0.1}, "probe": {"every": 10},
+}
+
+
+@dataclass
+class Running:
+    url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {(self.home / 'token').read_text().strip()}"}
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def running(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[Running]:
+    """Embedded defaults unless CI names PostgreSQL + Redis (then a fresh
+    database and a flushed Redis database)."""
+    home, port = tmp_path / "home", free_port()
+    if services_configured():
+        env = service_env(home, database_url, broker_url, heartbeat_interval_s=0.5)
+    else:
+        env = service_env(home, "", "", heartbeat_interval_s=0.5)
+    log = tmp_path / "up.log"
+    gradatlas = str(Path(sys.executable).parent / "gradatlas")
+    with open(log, "wb") as out:
+        process = subprocess.Popen([gradatlas, "up", "--port", str(port)], cwd=tmp_path,
+                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Running(f"http://127.0.0.1:{port}", home, process, log)
+    try:
+        wait_for(lambda: _ready(server), timeout=90, what=f"gradatlas up to answer:\n{server.output()[-2000:]}")
+        yield server
+    finally:
+        stop_process(process, grace=30)
+
+
+def _ready(server: Running) -> bool:
+    assert server.process.poll() is None, server.output()[-3000:]
+    try:
+        return requests.get(server.url + "/readyz", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def _wait_terminal(server: Running, experiment_id: str, timeout: float = 180) -> dict:
+    def poll() -> dict | None:
+        body = requests.get(f"{server.url}/api/v1/experiments/{experiment_id}", headers=server.headers, timeout=5).json()
+        return body if body["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_for(poll, timeout=timeout, interval=0.2, what=f"experiment {experiment_id}:\n{server.output()[-3000:]}")
+
+
+def test_submit_poll_and_read_back_a_deep_sigmoid_over_http(running: Running):
+    token_file = running.home / "token"
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+    assert requests.post(f"{running.url}/api/v1/experiments", json=DEEP_SIGMOID, timeout=5).status_code == 401
+
+    response = requests.post(f"{running.url}/api/v1/experiments", json=DEEP_SIGMOID, headers=running.headers, timeout=5)
+    assert response.status_code == 202, response.text
+    done = _wait_terminal(running, response.json()["id"])
+    assert done["status"] == "succeeded", done
+    assert done["summary"]["verdict"] == "vanishing" and done["summary"]["signal_ratio_init"] < 1e-3
+
+    location = running.url + response.headers["Location"]
+    profile = requests.get(location + "/profile", headers=running.headers, timeout=5).json()
+    assert len(profile["layers"]) == 25 and profile["steps"] == [0, 10, 20, 29]
+    signal_at_init = profile["metrics"]["signal_norm"][0]
+    assert signal_at_init[0] < 1e-3 * signal_at_init[23]
+
+    rows = list(csv.DictReader(io.StringIO(requests.get(location + "/profile?format=csv", headers=running.headers, timeout=5).text)))
+    grad = [row for row in rows if row["metric"] == "grad_norm" and row["step"] == "0"]
+    assert len(grad) == 25 and float(grad[0]["value"]) == pytest.approx(profile["metrics"]["grad_norm"][0][0], rel=1e-6)
+
+
+def test_a_dead_worker_is_restarted_and_sigterm_stops_everything(running: Running):
+    worker_pid = int(re.findall(r"started worker \(pid (\d+)\)", running.output())[-1])
+    os.killpg(worker_pid, signal.SIGKILL)
+    wait_for(lambda: len(re.findall(r"started worker", running.output())) >= 2, timeout=30, what="the worker restart")
+    spec = {**DEEP_SIGMOID, "model": {**DEEP_SIGMOID["model"], "depth": 3}, "training": {"steps": 5}}
+    response = requests.post(f"{running.url}/api/v1/experiments", json=spec, headers=running.headers, timeout=5)
+    assert _wait_terminal(running, response.json()["id"])["status"] == "succeeded"
+
+    started = time.monotonic()
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=30) == 0
+    assert time.monotonic() - started < 30
+    assert "stopped" in running.output()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(running.url + "/healthz", timeout=2)

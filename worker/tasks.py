@@ -1,0 +1,168 @@
+"""The thin adapter between the queue, the store and the engine (the only
+module that joins the two sides).
+
+A delivery only carries an id. The task claims the row with a lease, runs the
+engine while a heartbeat thread renews the lease and picks up cancellation,
+and writes the result in one transaction guarded by the lease. A duplicate
+delivery finds nothing to claim and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+import service
+from service.queue import RUN_TASK, SWEEP_TASK
+from service.resources import Claim
+from service.settings import Settings, get_settings
+from service.spec import ExperimentSpec
+from service.store import Store
+from service.theory import predict
+from worker.celery_app import app
+from worker.engine import run_experiment as run_engine
+from worker.engine import summarise
+
+log = logging.getLogger("gradatlas.worker")
+
+
+class StopRun(Exception):
+    """Raised from the engine's step callback to stop a run early."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@lru_cache(maxsize=1)
+def store() -> Store:
+    """One store per process, made on first use: after the pool forks, so no
+    connection is shared between processes."""
+    return Store.from_url(get_settings().database_url)
+
+
+@dataclass
+class Lease:
+    """Renews the claim every `interval` seconds from a thread, so a long
+    step cannot starve the heartbeat; the run polls `stop_reason`."""
+
+    claim: Claim
+    interval: float
+    total: int
+    step: int = 0
+    stop_reason: str | None = None
+    _done: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.claim.experiment_id}", daemon=True)
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.interval):
+            try:
+                beat = store().heartbeat(self.claim, self.step, self.total)
+            except Exception as exc:  # the database blinked: try again next beat
+                log.warning("heartbeat for %s failed: %s", self.claim.experiment_id, exc)
+                continue
+            if not beat.alive:
+                self.stop_reason = "lease_lost"
+            elif beat.cancel_requested:
+                self.stop_reason = "cancelled"
+
+
+def _environment() -> dict[str, Any]:
+    return {"worker": socket.gethostname(), "gradatlas": service.__version__}
+
+
+@app.task(name=RUN_TASK)
+def run_experiment(experiment_id: str) -> None:
+    settings = get_settings()
+    claim = store().claim(experiment_id, _environment())
+    if claim is None:
+        log.info("experiment %s is not queued (a duplicate delivery, or cancelled): nothing to do", experiment_id)
+        return
+    log.info("experiment %s claimed, attempt %d", experiment_id, claim.attempt)
+    spec = ExperimentSpec.model_validate(claim.spec)
+    limit = spec.time_limit_s or settings.time_limit_s
+    with Lease(claim, settings.heartbeat_interval_s, spec.training.steps) as lease:
+        outcome = _run(claim, spec, lease, time.monotonic() + limit, settings)
+    log.info("experiment %s: %s", experiment_id, outcome)
+
+
+def _run(claim: Claim, spec: ExperimentSpec, lease: Lease, deadline: float, settings: Settings) -> str:
+    def on_step(done: int, total: int) -> None:
+        lease.step, lease.total = done, total
+        if lease.stop_reason:
+            raise StopRun(lease.stop_reason)
+        if time.monotonic() > deadline:
+            raise StopRun("timeout")
+
+    try:
+        result = run_engine(spec, on_step=on_step)
+    except StopRun as stop:
+        return _stopped(claim, stop.reason, spec)
+    except SoftTimeLimitExceeded:
+        return _stopped(claim, "timeout", spec)
+    except Exception as exc:  # the worker's own fault: record it, never lose the job
+        reason = "oom" if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" else "error"
+        log.exception("experiment %s failed (%s)", claim.experiment_id, reason)
+        store().finish(claim, "failed", reason, f"{type(exc).__name__}: {exc}")
+        return f"failed ({reason})"
+    theory = mean_field_theory(spec)
+    summary = summarise(result.steps, result.loss, result.accuracy, result.metrics, n_hidden=len(result.layers) - 1,
+                        vanishing_threshold=settings.vanishing_threshold, exploding_threshold=settings.exploding_threshold,
+                        theory_gain=theory["gain"] if theory else None)
+    profile = {"layers": result.layers, "steps": result.steps, "loss": result.loss, "accuracy": result.accuracy,
+               "metrics": result.metrics, "theory": theory, "total_steps": spec.training.steps}
+    environment = {**_environment(), **result.environment}
+    if not store().complete(claim, profile, summary, environment):
+        return "lease lost before the result was written; discarded"
+    return f"succeeded ({summary.get('verdict')})"
+
+
+def mean_field_theory(spec: ExperimentSpec) -> dict[str, Any] | None:
+    """The prediction where the theory applies: a plain `mlp` with the mean-field
+    (`normal`) initialisation, zero-mean biases and no normalisation."""
+    model = spec.model
+    if model.arch != "mlp" or model.init.scheme != "normal" or model.norm != "none" or model.init.bias_mean != 0:
+        return None
+    return predict(model.activation, model.init.weight_var, model.init.bias_var if model.bias else 0.0).to_dict()
+
+
+def _stopped(claim: Claim, reason: str, spec: ExperimentSpec) -> str:
+    if reason == "lease_lost":
+        return "lease lost: another attempt owns it now"
+    if reason == "cancelled":
+        store().finish(claim, "cancelled", "cancelled")
+        return "cancelled"
+    store().finish(claim, "failed", "timeout", f"exceeded the time limit of {spec.time_limit_s or get_settings().time_limit_s:g} s")
+    return "failed (timeout)"
+
+
+@app.task(name=SWEEP_TASK)
+def sweep() -> dict[str, int]:
+    """Recover lost work (DESIGN.md, step 5): publish again what may have been
+    lost, requeue what a dead worker held, fail what keeps dying."""
+    settings = get_settings()
+    report = store().sweep(settings.requeue_after_s, settings.stale_after_s, settings.max_attempts)
+    for experiment_id, queue in report.republish:
+        app.send_task(RUN_TASK, args=[experiment_id], queue=queue)
+        store().mark_published(experiment_id)
+    if report.republish or report.failed:
+        log.info("sweeper: republished %d, requeued %d, failed %d",
+                 len(report.republish), len(report.requeued), len(report.failed))
+    return {"republished": len(report.republish), "requeued": len(report.requeued), "failed": len(report.failed)}
