@@ -70,8 +70,8 @@ def running(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[Runn
 def _ready(server: Running) -> bool:
     assert server.process.poll() is None, server.output()[-3000:]
     try:
-        return requests.get(server.url + "/readyz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(server.url + "/readyz", timeout=5).status_code == 200
+    except requests.RequestException:  # not listening yet, or still starting up
         return False
 
 
