@@ -95,9 +95,9 @@ def service_env(home: Path, database_url: str, broker_url: str, **extra: Any) ->
 
 @contextmanager
 def worker_process(env: dict[str, str], log_path: Path, queues: str = "cpu,maintenance",
-                   beat: bool = False, pool: str = "prefork") -> Iterator[subprocess.Popen[bytes]]:
+                   beat: bool = False, pool: str = "prefork", app: str = "worker.celery_app") -> Iterator[subprocess.Popen[bytes]]:
     """A real `celery worker` process on the broker `env` names."""
-    command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--queues", queues,
+    command = [sys.executable, "-m", "celery", "-A", app, "worker", "--queues", queues,
                "--concurrency", "1", "--pool", pool, "--loglevel", "INFO",
                "--hostname", f"test-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle"]
     if beat:

@@ -1,0 +1,138 @@
+"""Promises under worker faults: every accepted experiment reaches a terminal
+state and runs to completion at most once in effect (RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from service.queue import RUN_TASK
+from service.spec import ExperimentSpec
+from tests.faults.conftest import Stack, pool_child
+from tests.support import wait_for
+
+LONG = {"name": "long", "model": {"arch": "mlp", "depth": 6, "width": 256, "activation": "tanh"},
+        "data": {"input_dim": 32, "samples": 1024, "batch_size": 128}, "training": {"steps": 3000}, "probe": {"every": 500}}
+SHORT = {"name": "short", "model": {"arch": "mlp", "depth": 3, "width": 16, "activation": "relu"}, "training": {"steps": 5}}
+
+
+def submit(stack: Stack, spec: dict) -> str:
+    from service.experiments import publish
+    from service.queue import CeleryEnqueue
+
+    experiment = stack.store.create_experiment(ExperimentSpec.model_validate(spec), "alice", "cpu")
+    publish(experiment.id, "cpu", stack.store, CeleryEnqueue(stack.settings))
+    return experiment.id
+
+
+def running_with_progress(stack: Stack, experiment_id: str, attempt: int = 1) -> bool:
+    experiment = stack.store.get_experiment(experiment_id)
+    return experiment.status == "running" and experiment.attempt == attempt and experiment.progress.step > 0
+
+
+def profile_count(stack: Stack, experiment_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from service.db.models import ProfileRow
+
+    with stack.store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(ProfileRow).where(ProfileRow.experiment_id == experiment_id)))
+
+
+def test_sigkill_of_the_pool_child_mid_run_is_retried_once(stack: Stack):
+    experiment_id = submit(stack, LONG)
+    with stack.scheduler(), stack.worker() as worker:
+        wait_for(lambda: running_with_progress(stack, experiment_id), timeout=60, what="the first attempt")
+        os.kill(pool_child(worker), signal.SIGKILL)
+        stack.wait_terminal([experiment_id], timeout=120)
+    done = stack.store.get_experiment(experiment_id)
+    assert done.status == "succeeded" and done.attempt == 2, stack.tail_logs()
+    assert profile_count(stack, experiment_id) == 1
+
+
+def test_sigkill_of_the_whole_worker_then_a_new_one_and_the_old_message_is_a_no_op(stack: Stack):
+    experiment_id = submit(stack, LONG)
+    # A short visibility timeout makes Redis hand the dead worker's unacked message out again.
+    with stack.scheduler():
+        with stack.worker(visibility_timeout_s=6) as first:
+            wait_for(lambda: running_with_progress(stack, experiment_id), timeout=60, what="the first attempt")
+            os.killpg(first.pid, signal.SIGKILL)
+        time.sleep(7)
+        with stack.worker(visibility_timeout_s=6):
+            stack.wait_terminal([experiment_id], timeout=120)
+            wait_for(lambda: "nothing to do" in stack.logs[-1].read_text(), timeout=30, what="the redelivered message")
+    done = stack.store.get_experiment(experiment_id)
+    assert done.status == "succeeded" and done.attempt == 2, stack.tail_logs()
+    assert profile_count(stack, experiment_id) == 1
+
+
+def test_a_poison_experiment_fails_worker_lost_and_the_queue_behind_it_still_runs(stack: Stack):
+    poison = submit(stack, {**LONG, "name": "poison"})
+    behind = [submit(stack, SHORT) for _ in range(2)]
+    with stack.scheduler(), stack.worker() as worker:
+        for attempt in (1, 2, 3):
+            wait_for(lambda a=attempt: running_with_progress(stack, poison, a), timeout=90, what=f"attempt {attempt}")
+            os.kill(pool_child(worker), signal.SIGKILL)
+        stack.wait_terminal([poison, *behind], timeout=120)
+    failed = stack.store.get_experiment(poison)
+    assert failed.status == "failed" and failed.reason == "worker_lost" and failed.attempt == 3
+    assert [stack.status(i) for i in behind] == ["succeeded", "succeeded"]
+    assert profile_count(stack, poison) == 0
+
+
+def test_duplicate_deliveries_concurrently_and_after_success_run_once(stack: Stack):
+    experiment_id = submit(stack, SHORT)
+    app = __import__("service.queue", fromlist=["CeleryEnqueue"]).CeleryEnqueue(stack.settings).app
+    for _ in range(3):
+        app.send_task(RUN_TASK, args=[experiment_id], queue="cpu")
+    with stack.worker("a"), stack.worker("b"):
+        stack.wait_terminal([experiment_id], timeout=60)
+        wait_for(lambda: sum(log.read_text().count("nothing to do") for log in stack.logs) >= 3, timeout=30,
+                 what="every duplicate to be consumed")
+        first = stack.store.get_experiment(experiment_id)
+        app.send_task(RUN_TASK, args=[experiment_id], queue="cpu")
+        wait_for(lambda: sum(log.read_text().count("nothing to do") for log in stack.logs) >= 4, timeout=30,
+                 what="the late duplicate to be consumed")
+    after = stack.store.get_experiment(experiment_id)
+    assert first.status == after.status == "succeeded" and after.attempt == 1
+    assert after.finished_at == first.finished_at and profile_count(stack, experiment_id) == 1
+
+
+def test_time_limit_fails_with_timeout_and_the_next_experiment_runs(stack: Stack):
+    slow = submit(stack, {**LONG, "name": "slow", "time_limit_s": 1})
+    after = submit(stack, SHORT)
+    with stack.worker():
+        stack.wait_terminal([slow, after], timeout=90)
+    failed = stack.store.get_experiment(slow)
+    assert failed.status == "failed" and failed.reason == "timeout" and "time limit" in failed.error
+    assert stack.status(after) == "succeeded"
+    assert profile_count(stack, slow) == 0
+
+
+def test_cancel_while_running_ends_within_two_heartbeats_with_no_profile(stack: Stack):
+    experiment_id = submit(stack, LONG)
+    with stack.worker():
+        wait_for(lambda: running_with_progress(stack, experiment_id), timeout=60, what="the run")
+        stack.store.request_cancel(experiment_id)
+        asked = time.monotonic()
+        stack.wait_terminal([experiment_id], timeout=30)
+        took = time.monotonic() - asked
+    done = stack.store.get_experiment(experiment_id)
+    assert done.status == "cancelled" and profile_count(stack, experiment_id) == 0
+    assert took < 2 * stack.settings.heartbeat_interval_s + 1.0, took
+
+
+def test_out_of_memory_fails_with_oom_and_the_worker_lives_on(stack: Stack):
+    oom = submit(stack, {**SHORT, "name": "oom-1"})
+    fine = submit(stack, SHORT)
+    log = stack.tmp / "faulty.log"
+    stack.logs.append(log)
+    from tests.support import worker_process
+
+    with worker_process(stack.env(), log, app="tests.faults.faulty_app") as worker:
+        stack.wait_terminal([oom, fine], timeout=60)
+        assert worker.poll() is None
+    failed = stack.store.get_experiment(oom)
+    assert failed.status == "failed" and failed.reason == "oom" and "MemoryError" in failed.error
+    assert stack.status(fine) == "succeeded"
