@@ -136,3 +136,28 @@ def test_out_of_memory_fails_with_oom_and_the_worker_lives_on(stack: Stack):
     failed = stack.store.get_experiment(oom)
     assert failed.status == "failed" and failed.reason == "oom" and "MemoryError" in failed.error
     assert stack.status(fine) == "succeeded"
+
+
+def _rss_kib(pid: int) -> int:
+    status = open(f"/proc/{pid}/status").read()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
+def test_worker_memory_stays_flat_over_50_experiments_with_ooms_among_them(stack: Stack):
+    from tests.support import worker_process
+
+    log = stack.tmp / "faulty.log"
+    stack.logs.append(log)
+    specs = [{**SHORT, "name": "oom-x" if i % 5 == 0 else f"ok-{i}"} for i in range(50)]
+    with worker_process(stack.env(), log, app="tests.faults.faulty_app") as worker:
+        warm = [submit(stack, spec) for spec in specs[:10]]
+        stack.wait_terminal(warm, timeout=120)
+        child = pool_child(worker)
+        after_warm_up = _rss_kib(child)
+        rest = [submit(stack, spec) for spec in specs[10:]]
+        stack.wait_terminal(rest, timeout=300)
+        assert pool_child(worker) == child  # the same process served all of them
+        at_end = _rss_kib(child)
+    reasons = [stack.store.get_experiment(i).reason for i in warm + rest]
+    assert reasons.count("oom") == 10 and reasons.count(None) == 40
+    assert at_end <= after_warm_up * 1.05, (after_warm_up, at_end)
