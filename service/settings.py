@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 1024 * 1024
 
+    # Per token, across all API processes; a script can still submit dozens in a burst.
+    rate_limit_per_minute: int = 600
+    rate_limit_submits_per_minute: int = 120
+
     @model_validator(mode="after")
     def _fill_derived(self) -> Settings:
         self.home = self.home.expanduser().absolute()

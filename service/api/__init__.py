@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 
+from service.api.auth import guard_api
 from service.api.errors import register_error_handlers
 from service.experiments import Enqueue
+from service.ratelimit import RateLimiter, make_counter
 from service.settings import Settings, get_settings
 from service.store import Store
 from service.tokens import Tokens
@@ -23,6 +25,7 @@ class Services:
     tokens: Tokens
     enqueue: Enqueue
     broker_ping: object
+    rate_limiter: RateLimiter
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, enqueue: Enqueue | None = None) -> Flask:
@@ -37,8 +40,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["gradatlas"] = Services(settings, store, Tokens(store, settings.resolved_pepper()), enqueue, broker_ping)
+    limiter = RateLimiter(make_counter(settings.broker_url, settings.home), settings.rate_limit_per_minute,
+                          settings.rate_limit_submits_per_minute)
+    app.extensions["gradatlas"] = Services(settings, store, Tokens(store, settings.resolved_pepper()), enqueue, broker_ping, limiter)
     app.before_request(_assign_request_id)
+    app.before_request(guard_api)
     app.after_request(_echo_request_id)
     register_error_handlers(app)
     from service.api import experiments, health, openapi

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, g, request
 
 from service.errors import ApiError
 from service.resources import Experiment, Principal
 
+log = logging.getLogger("gradatlas.api")
+
 
 def authenticate() -> None:
+    if "principal" in g:
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -17,6 +23,21 @@ def authenticate() -> None:
     if principal is None:
         raise ApiError(401, "the token is not valid (unknown, malformed or revoked)")
     g.principal = principal
+
+
+def guard_api() -> None:
+    """Every /api/v1 request: a valid bearer token, then that token's rate limit."""
+    if not request.path.startswith("/api/v1/"):
+        return
+    authenticate()
+    limiter = current_app.extensions["gradatlas"].rate_limiter
+    try:
+        verdict = limiter.check(g.principal.token_id, is_submit=request.method == "POST")
+    except Exception as exc:  # the counter's store is down: serve rather than refuse everyone
+        log.warning("rate limiter unavailable (%s); request allowed", exc.__class__.__name__)
+        return
+    if not verdict.allowed:
+        raise ApiError(429, f"rate limit exceeded for this token; retry in {verdict.retry_after} s", retry_after=verdict.retry_after)
 
 
 def principal() -> Principal:

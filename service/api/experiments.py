@@ -12,14 +12,13 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from service import profile_codec
 from service.api import services
-from service.api.auth import authenticate, principal, require_owner
+from service.api.auth import principal, require_owner
 from service.errors import ApiError
 from service.experiments import submit
 from service.resources import Experiment
 from service.store import Conflict
 
-blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
-blueprint.before_request(authenticate)
+blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
 
 MAX_LIMIT = 200
 

@@ -1,0 +1,86 @@
+"""Per-token rate limits, counted across every API process: in Redis when the
+broker is Redis, else in a SQLite file beside the embedded database.
+
+Fixed one-minute windows: simple, and the counter is one atomic increment.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+WINDOW_S = 60
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: int
+
+
+class Counter(Protocol):
+    def increment(self, key: str, window: int) -> int: ...
+
+
+class RedisCounter:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def increment(self, key: str, window: int) -> int:
+        name = f"gradatlas:rate:{key}:{window}"
+        pipe = self.client.pipeline()
+        pipe.incr(name)
+        pipe.expire(name, WINDOW_S * 2)
+        count, _ = pipe.execute()
+        return int(count)
+
+
+class SqliteCounter:
+    """One row per (key, window); SQLite's own locking makes the increment
+    atomic across processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT, window INTEGER, count INTEGER, PRIMARY KEY (key, window))")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def increment(self, key: str, window: int) -> int:
+        with self._connect() as db:
+            row = db.execute(
+                "INSERT INTO hits VALUES (?, ?, 1) ON CONFLICT (key, window) DO UPDATE SET count = count + 1 RETURNING count",
+                (key, window),
+            ).fetchone()
+            db.execute("DELETE FROM hits WHERE window < ?", (window - 1,))
+        return int(row[0])
+
+
+class RateLimiter:
+    def __init__(self, counter: Counter, per_minute: int, submits_per_minute: int) -> None:
+        self.counter, self.per_minute, self.submits_per_minute = counter, per_minute, submits_per_minute
+
+    def check(self, token_id: str, is_submit: bool) -> Verdict:
+        now = time.time()
+        window = int(now // WINDOW_S)
+        retry_after = max(1, int((window + 1) * WINDOW_S - now + 0.999))
+        if self.counter.increment(f"all:{token_id}", window) > self.per_minute:
+            return Verdict(False, retry_after)
+        if is_submit and self.counter.increment(f"submit:{token_id}", window) > self.submits_per_minute:
+            return Verdict(False, retry_after)
+        return Verdict(True, 0)
+
+
+def make_counter(broker_url: str, home: Path) -> Counter:
+    if broker_url.startswith(("redis://", "rediss://")):
+        return RedisCounter(broker_url)
+    home.mkdir(parents=True, exist_ok=True)
+    return SqliteCounter(home / "ratelimit.db")
