@@ -7,6 +7,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from service.logs import request_id_var
 from service.settings import Settings
 from service.spec import ExperimentSpec
 
@@ -69,7 +70,9 @@ class CeleryEnqueue:
         self.app = make_celery(settings)
 
     def __call__(self, experiment_id: str, queue: str) -> None:
-        self.app.send_task(RUN_TASK, args=[experiment_id], queue=queue, retry=False)
+        # The request id travels in the message headers into the worker's log lines.
+        self.app.send_task(RUN_TASK, args=[experiment_id], queue=queue, retry=False,
+                           headers={"request_id": request_id_var.get()})
 
     def ping(self) -> None:
         with self.app.connection_for_write() as connection:

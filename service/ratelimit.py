@@ -1,4 +1,4 @@
-"""Per-token rate limits, counted across every API process: in Redis when the
+"""Shared counters and per-token rate limits, counted across every API process: in Redis when the
 broker is Redis, else in a SQLite file beside the embedded database.
 
 Fixed one-minute windows: simple, and the counter is one atomic increment.
@@ -22,7 +22,12 @@ class Verdict:
 
 
 class Counter(Protocol):
-    def increment(self, key: str, window: int) -> int: ...
+    """Shared counters keyed by (key, window); window 0 holds running totals
+    (the sweeper's actions, read by /metrics)."""
+
+    def increment(self, key: str, window: int, amount: int = 1) -> int: ...
+
+    def read(self, key: str, window: int) -> int: ...
 
 
 class RedisCounter:
@@ -31,13 +36,16 @@ class RedisCounter:
 
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
-    def increment(self, key: str, window: int) -> int:
-        name = f"gradatlas:rate:{key}:{window}"
+    def increment(self, key: str, window: int, amount: int = 1) -> int:
+        name = f"gradatlas:count:{key}:{window}"
         pipe = self.client.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, WINDOW_S * 2)
-        count, _ = pipe.execute()
-        return int(count)
+        pipe.incrby(name, amount)
+        if window:
+            pipe.expire(name, WINDOW_S * 2)
+        return int(pipe.execute()[0])
+
+    def read(self, key: str, window: int) -> int:
+        return int(self.client.get(f"gradatlas:count:{key}:{window}") or 0)
 
 
 class SqliteCounter:
@@ -54,14 +62,20 @@ class SqliteCounter:
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    def increment(self, key: str, window: int) -> int:
+    def increment(self, key: str, window: int, amount: int = 1) -> int:
         with self._connect() as db:
             row = db.execute(
-                "INSERT INTO hits VALUES (?, ?, 1) ON CONFLICT (key, window) DO UPDATE SET count = count + 1 RETURNING count",
-                (key, window),
+                "INSERT INTO hits VALUES (?, ?, ?) ON CONFLICT (key, window) DO UPDATE SET count = count + ? RETURNING count",
+                (key, window, amount, amount),
             ).fetchone()
-            db.execute("DELETE FROM hits WHERE window < ?", (window - 1,))
+            if window:
+                db.execute("DELETE FROM hits WHERE key = ? AND window BETWEEN 1 AND ?", (key, window - 2))
         return int(row[0])
+
+    def read(self, key: str, window: int) -> int:
+        with self._connect() as db:
+            row = db.execute("SELECT count FROM hits WHERE key = ? AND window = ?", (key, window)).fetchone()
+        return int(row[0]) if row else 0
 
 
 class RateLimiter:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from service.migrate import upgrade
 from service.queue import MAINTENANCE_QUEUE
@@ -106,12 +108,21 @@ def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
         pass
 
 
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    """prometheus_client's multi-process files, shared by the gunicorn workers;
+    emptied at start, as its documentation requires."""
+    folder = settings.home / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def up(settings: Settings, host: str, port: int, workers: int = 2) -> int:
     token = prepare(settings)
     if token:
         print(f"Admin token written to {settings.token_file} (mode 0600).", flush=True)
     print(f"GradAtlas on http://{host}:{port}  (database {settings.database_url.split('@')[-1]}, "
           f"broker {settings.broker_url.split('@')[-1]})", flush=True)
-    env = {**os.environ, "GRADATLAS_HOME": str(settings.home),
+    env = {**os.environ, "GRADATLAS_HOME": str(settings.home), "PROMETHEUS_MULTIPROC_DIR": str(_fresh_metrics_dir(settings)),
            "GRADATLAS_DATABASE_URL": settings.database_url, "GRADATLAS_BROKER_URL": settings.broker_url}
     return Supervisor(child_commands(settings, host, port, workers), env).run()

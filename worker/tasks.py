@@ -20,8 +20,10 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 import service
+from service.logs import experiment_id_var, request_id_var
 from service.queue import RUN_TASK, SWEEP_TASK
-from service.resources import Claim
+from service.ratelimit import make_counter
+from service.resources import Claim, SweepReport
 from service.settings import Settings, get_settings
 from service.spec import ExperimentSpec
 from service.store import Store
@@ -88,8 +90,10 @@ def _environment() -> dict[str, Any]:
     return {"worker": socket.gethostname(), "gradatlas": service.__version__}
 
 
-@app.task(name=RUN_TASK)
-def run_experiment(experiment_id: str) -> None:
+@app.task(name=RUN_TASK, bind=True)
+def run_experiment(self: Any, experiment_id: str) -> None:
+    experiment_id_var.set(experiment_id)
+    request_id_var.set(self.request.get("request_id"))
     settings = get_settings()
     claim = store().claim(experiment_id, _environment())
     if claim is None:
@@ -153,6 +157,14 @@ def _stopped(claim: Claim, reason: str, spec: ExperimentSpec) -> str:
     return "failed (timeout)"
 
 
+def _count_sweeper_actions(settings: Settings, report: SweepReport) -> None:
+    """Totals shared with the API's /metrics (a counter must outlive this process)."""
+    counter = make_counter(settings.broker_url, settings.home)
+    for action, ids in (("republished", report.republish), ("requeued", report.requeued), ("failed", report.failed)):
+        if ids:
+            counter.increment(f"sweeper:{action}", 0, len(ids))
+
+
 @app.task(name=SWEEP_TASK)
 def sweep() -> dict[str, int]:
     """Recover lost work (DESIGN.md, step 5): publish again what may have been
@@ -162,6 +174,7 @@ def sweep() -> dict[str, int]:
     for experiment_id, queue in report.republish:
         app.send_task(RUN_TASK, args=[experiment_id], queue=queue)
         store().mark_published(experiment_id)
+    _count_sweeper_actions(settings, report)
     if report.republish or report.failed:
         log.info("sweeper: republished %d, requeued %d, failed %d",
                  len(report.republish), len(report.requeued), len(report.failed))

@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from service.api.auth import guard_api
 from service.api.errors import register_error_handlers
 from service.experiments import Enqueue
+from service.logs import request_id_var
 from service.ratelimit import RateLimiter, make_counter
 from service.settings import Settings, get_settings
 from service.store import Store
@@ -47,11 +48,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.before_request(guard_api)
     app.after_request(_echo_request_id)
     register_error_handlers(app)
-    from service.api import experiments, health, openapi
+    from service.api import experiments, health, metrics, openapi
 
     app.register_blueprint(experiments.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(metrics.blueprint)
+    app.after_request(metrics.count_request)
     logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app
 
@@ -65,6 +68,7 @@ def services() -> Services:
 def _assign_request_id() -> None:
     incoming = request.headers.get("X-Request-Id", "")
     g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    request_id_var.set(g.request_id)
 
 
 def _echo_request_id(response: Response) -> Response:

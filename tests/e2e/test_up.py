@@ -100,6 +100,11 @@ def test_submit_poll_and_read_back_a_deep_sigmoid_over_http(running: Running):
     signal_at_init = profile["metrics"]["signal_norm"][0]
     assert signal_at_init[0] < 1e-3 * signal_at_init[23]
 
+    metrics = requests.get(running.url + "/metrics", timeout=5).text
+    assert 'gradatlas_experiments{status="succeeded"} 1.0' in metrics
+    assert 'gradatlas_http_requests_total{method="POST",route="/api/v1/experiments",status="202"} 1.0' in metrics
+    assert "gradatlas_run_duration_seconds_count 1.0" in metrics
+
     rows = list(csv.DictReader(io.StringIO(requests.get(location + "/profile?format=csv", headers=running.headers, timeout=5).text)))
     grad = [row for row in rows if row["metric"] == "grad_norm" and row["step"] == "0"]
     assert len(grad) == 25 and float(grad[0]["value"]) == pytest.approx(profile["metrics"]["grad_norm"][0][0], rel=1e-6)

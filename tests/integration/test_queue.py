@@ -95,3 +95,8 @@ def test_the_sweeper_publishes_a_job_whose_message_was_lost(store, settings, tmp
     with worker_process(env, tmp_path / "worker.log", beat=True):
         done = wait_for(lambda: _terminal(store, experiment.id), timeout=120, what="the sweeper to publish it")
     assert done.status == "succeeded" and done.attempt == 1
+    from service.api import create_app
+
+    scraped = create_app(settings, store=store, enqueue=lambda *_: None).test_client().get("/metrics").get_data(as_text=True)
+    republished = next(line for line in scraped.splitlines() if line.startswith('gradatlas_sweeper_actions_total{action="republished"}'))
+    assert float(republished.split()[-1]) >= 1

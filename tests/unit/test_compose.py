@@ -42,7 +42,8 @@ def test_services_use_the_real_components_and_wait_for_the_migration(compose):
         assert service["environment"]["GRADATLAS_BROKER_URL"].startswith("redis://")
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert compose["services"]["migrate"]["command"] == ["gradatlas", "migrate"]
-    assert "service.wsgi:app" in compose["services"]["api"]["command"]
+    assert "gunicorn" in " ".join(compose["services"]["api"]["command"]) and "service.wsgi:app" in " ".join(compose["services"]["api"]["command"])
+    assert compose["services"]["api"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def test_gpu_worker_reserves_a_device_and_recycles_its_children(compose):
