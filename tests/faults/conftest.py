@@ -4,6 +4,7 @@ intervals. They need PostgreSQL: CI's second run names it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -74,6 +75,11 @@ class Stack:
     redis: RedisServer
     store: Store
     logs: list[Path] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+
+    def inject(self, fault: str) -> None:
+        """Record a fault as it is injected (RELIABILITY.md counts them)."""
+        self.faults.append(fault)
 
     def env(self, **extra: Any) -> dict[str, str]:
         return service_env(self.settings.home, self.settings.database_url, self.redis.url, **{**TIMINGS, **extra})
@@ -104,7 +110,7 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     server = RedisServer(free_port(), tmp_path)
     server.start()
     with fresh_database(tmp_path, SERVICES_DATABASE_URL) as database_url:
@@ -113,11 +119,34 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         settings.ensure_home()
         upgrade(database_url)
         store = Store.from_url(database_url)
+        stack = Stack(tmp_path, settings, server, store)
         try:
-            yield Stack(tmp_path, settings, server, store)
+            yield stack
+            _record(request.node.name, stack)
         finally:
             store.engine.dispose()
             server.stop()
+
+
+FIGURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.jsonl"
+
+
+def _record(test: str, stack: Stack) -> None:
+    """After a passing fault test: every experiment it submitted is terminal
+    (none lost) and none has two profiles. One JSON line for RELIABILITY.md."""
+    from sqlalchemy import func, select
+
+    from service.db.models import ExperimentRow, ProfileRow
+
+    with stack.store.session() as session:
+        statuses = [row[0] for row in session.execute(select(ExperimentRow.status))]
+        profiles = session.scalar(select(func.count()).select_from(ProfileRow))
+        succeeded = statuses.count("succeeded")
+    lost = sum(status not in TERMINAL for status in statuses)
+    assert lost == 0 and profiles == succeeded, (statuses, profiles)
+    FIGURES.parent.mkdir(exist_ok=True)
+    with open(FIGURES, "a") as out:
+        out.write(json.dumps({"test": test, "faults": stack.faults, "experiments": len(statuses), "lost": lost}) + "\n")
 
 
 def children_of(pid: int) -> list[int]:

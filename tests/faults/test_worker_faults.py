@@ -13,7 +13,8 @@ from tests.faults.conftest import Stack, pool_child
 from tests.support import wait_for
 
 LONG = {"name": "long", "model": {"arch": "mlp", "depth": 6, "width": 256, "activation": "tanh"},
-        "data": {"input_dim": 32, "samples": 1024, "batch_size": 128}, "training": {"steps": 3000}, "probe": {"every": 500}}
+        "data": {"input_dim": 32, "samples": 1024, "batch_size": 128}, "training": {"steps": 1500}, "probe": {"every": 500}}
+ENDLESS = {**LONG, "name": "endless", "training": {"steps": 1_000_000}, "probe": {"every": 100_000}}  # ended by a limit or a cancel
 SHORT = {"name": "short", "model": {"arch": "mlp", "depth": 3, "width": 16, "activation": "relu"}, "training": {"steps": 5}}
 
 
@@ -43,9 +44,10 @@ def profile_count(stack: Stack, experiment_id: str) -> int:
 def test_sigkill_of_the_pool_child_mid_run_is_retried_once(stack: Stack):
     experiment_id = submit(stack, LONG)
     with stack.scheduler(), stack.worker() as worker:
-        wait_for(lambda: running_with_progress(stack, experiment_id), timeout=60, what="the first attempt")
+        wait_for(lambda: running_with_progress(stack, experiment_id), timeout=120, what="the first attempt")
         os.kill(pool_child(worker), signal.SIGKILL)
-        stack.wait_terminal([experiment_id], timeout=120)
+        stack.inject("SIGKILL pool child")
+        stack.wait_terminal([experiment_id], timeout=300)
     done = stack.store.get_experiment(experiment_id)
     assert done.status == "succeeded" and done.attempt == 2, stack.tail_logs()
     assert profile_count(stack, experiment_id) == 1
@@ -56,11 +58,12 @@ def test_sigkill_of_the_whole_worker_then_a_new_one_and_the_old_message_is_a_no_
     # A short visibility timeout makes Redis hand the dead worker's unacked message out again.
     with stack.scheduler():
         with stack.worker(visibility_timeout_s=6) as first:
-            wait_for(lambda: running_with_progress(stack, experiment_id), timeout=60, what="the first attempt")
+            wait_for(lambda: running_with_progress(stack, experiment_id), timeout=120, what="the first attempt")
             os.killpg(first.pid, signal.SIGKILL)
+            stack.inject("SIGKILL whole worker")
         time.sleep(7)
         with stack.worker(visibility_timeout_s=6):
-            stack.wait_terminal([experiment_id], timeout=120)
+            stack.wait_terminal([experiment_id], timeout=300)
             wait_for(lambda: "nothing to do" in stack.logs[-1].read_text(), timeout=30, what="the redelivered message")
     done = stack.store.get_experiment(experiment_id)
     assert done.status == "succeeded" and done.attempt == 2, stack.tail_logs()
@@ -72,9 +75,10 @@ def test_a_poison_experiment_fails_worker_lost_and_the_queue_behind_it_still_run
     behind = [submit(stack, SHORT) for _ in range(2)]
     with stack.scheduler(), stack.worker() as worker:
         for attempt in (1, 2, 3):
-            wait_for(lambda a=attempt: running_with_progress(stack, poison, a), timeout=90, what=f"attempt {attempt}")
+            wait_for(lambda a=attempt: running_with_progress(stack, poison, a), timeout=180, what=f"attempt {attempt}")
             os.kill(pool_child(worker), signal.SIGKILL)
-        stack.wait_terminal([poison, *behind], timeout=120)
+            stack.inject("SIGKILL pool child (poison)")
+        stack.wait_terminal([poison, *behind], timeout=300)
     failed = stack.store.get_experiment(poison)
     assert failed.status == "failed" and failed.reason == "worker_lost" and failed.attempt == 3
     assert [stack.status(i) for i in behind] == ["succeeded", "succeeded"]
@@ -86,12 +90,14 @@ def test_duplicate_deliveries_concurrently_and_after_success_run_once(stack: Sta
     app = __import__("service.queue", fromlist=["CeleryEnqueue"]).CeleryEnqueue(stack.settings).app
     for _ in range(3):
         app.send_task(RUN_TASK, args=[experiment_id], queue="cpu")
+        stack.inject("duplicate delivery")
     with stack.worker("a"), stack.worker("b"):
-        stack.wait_terminal([experiment_id], timeout=60)
+        stack.wait_terminal([experiment_id], timeout=300)
         wait_for(lambda: sum(log.read_text().count("nothing to do") for log in stack.logs) >= 3, timeout=30,
                  what="every duplicate to be consumed")
         first = stack.store.get_experiment(experiment_id)
         app.send_task(RUN_TASK, args=[experiment_id], queue="cpu")
+        stack.inject("duplicate delivery after success")
         wait_for(lambda: sum(log.read_text().count("nothing to do") for log in stack.logs) >= 4, timeout=30,
                  what="the late duplicate to be consumed")
     after = stack.store.get_experiment(experiment_id)
@@ -100,10 +106,11 @@ def test_duplicate_deliveries_concurrently_and_after_success_run_once(stack: Sta
 
 
 def test_time_limit_fails_with_timeout_and_the_next_experiment_runs(stack: Stack):
-    slow = submit(stack, {**LONG, "name": "slow", "time_limit_s": 1})
+    slow = submit(stack, {**ENDLESS, "time_limit_s": 1})
+    stack.inject("time limit exceeded")
     after = submit(stack, SHORT)
     with stack.worker():
-        stack.wait_terminal([slow, after], timeout=90)
+        stack.wait_terminal([slow, after], timeout=300)
     failed = stack.store.get_experiment(slow)
     assert failed.status == "failed" and failed.reason == "timeout" and "time limit" in failed.error
     assert stack.status(after) == "succeeded"
@@ -111,10 +118,11 @@ def test_time_limit_fails_with_timeout_and_the_next_experiment_runs(stack: Stack
 
 
 def test_cancel_while_running_ends_within_two_heartbeats_with_no_profile(stack: Stack):
-    experiment_id = submit(stack, LONG)
+    experiment_id = submit(stack, ENDLESS)
     with stack.worker():
-        wait_for(lambda: running_with_progress(stack, experiment_id), timeout=60, what="the run")
+        wait_for(lambda: running_with_progress(stack, experiment_id), timeout=120, what="the run")
         stack.store.request_cancel(experiment_id)
+        stack.inject("cancel while running")
         asked = time.monotonic()
         stack.wait_terminal([experiment_id], timeout=30)
         took = time.monotonic() - asked
@@ -125,13 +133,14 @@ def test_cancel_while_running_ends_within_two_heartbeats_with_no_profile(stack: 
 
 def test_out_of_memory_fails_with_oom_and_the_worker_lives_on(stack: Stack):
     oom = submit(stack, {**SHORT, "name": "oom-1"})
+    stack.inject("out of memory")
     fine = submit(stack, SHORT)
     log = stack.tmp / "faulty.log"
     stack.logs.append(log)
     from tests.support import worker_process
 
     with worker_process(stack.env(), log, app="tests.faults.faulty_app") as worker:
-        stack.wait_terminal([oom, fine], timeout=60)
+        stack.wait_terminal([oom, fine], timeout=300)
         assert worker.poll() is None
     failed = stack.store.get_experiment(oom)
     assert failed.status == "failed" and failed.reason == "oom" and "MemoryError" in failed.error
@@ -149,9 +158,10 @@ def test_worker_memory_stays_flat_over_50_experiments_with_ooms_among_them(stack
     log = stack.tmp / "faulty.log"
     stack.logs.append(log)
     specs = [{**SHORT, "name": "oom-x" if i % 5 == 0 else f"ok-{i}"} for i in range(50)]
+    stack.faults.extend(["out of memory"] * 10)
     with worker_process(stack.env(), log, app="tests.faults.faulty_app") as worker:
         warm = [submit(stack, spec) for spec in specs[:10]]
-        stack.wait_terminal(warm, timeout=120)
+        stack.wait_terminal(warm, timeout=300)
         child = pool_child(worker)
         after_warm_up = _rss_kib(child)
         rest = [submit(stack, spec) for spec in specs[10:]]

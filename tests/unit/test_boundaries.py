@@ -26,3 +26,11 @@ def test_the_engine_imports_no_web_queue_or_database_code():
     loaded = _modules_after("import worker.engine")
     assert "torch" in loaded
     assert not {"flask", "celery", "sqlalchemy"} & loaded
+
+
+def test_loading_the_worker_app_never_initialises_cuda():
+    """A forked pool child must not inherit CUDA state from its parent."""
+    code = ("import worker.celery_app, worker.tasks, torch; "
+            "print(torch.cuda.is_initialized())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
