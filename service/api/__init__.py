@@ -41,9 +41,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)
     register_error_handlers(app)
-    from service.api import experiments, health, openapi
+    from service.api import experiments, health, openapi, plots
 
     app.register_blueprint(experiments.blueprint)
+    app.register_blueprint(plots.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(openapi.blueprint)
     logging.getLogger("gradatlas").setLevel(logging.INFO)
