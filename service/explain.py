@@ -20,10 +20,12 @@ def sci(value: float | None) -> str:
     if value == 0:
         return "0"
     if 1e-2 <= abs(value) < 1e4:
-        return f"{value:.3g}"
+        return format(float(f"{value:.3g}"), "g")
     exponent = math.floor(math.log10(abs(value)))
-    mantissa = value / 10**exponent
-    head = "" if round(mantissa, 1) == 1 else f"{mantissa:.2g}×"
+    mantissa = float(f"{value / 10**exponent:.2g}")
+    if abs(mantissa) >= 10:  # 9.97 rounds to 10: carry into the exponent
+        mantissa, exponent = mantissa / 10, exponent + 1
+    head = "" if mantissa == 1 else "-" if mantissa == -1 else f"{mantissa:g}×"
     return f"{head}10{str(exponent).translate(_SUPERSCRIPT)}"
 
 

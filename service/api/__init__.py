@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.register_blueprint(plots.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(openapi.blueprint)
+    from service.web import init_web
+
+    init_web(app, settings.resolved_secret_key())
     logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app
 

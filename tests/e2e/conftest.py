@@ -1,6 +1,7 @@
-"""One `gradatlas up` shared by the CLI, client and browser tests: starting
-the whole stack takes seconds, and these tests only add experiments of their
-own (they never depend on an empty history). Embedded defaults, or a fresh
+"""One `gradatlas up` per test module for the CLI, client and browser tests:
+starting the whole stack takes seconds, and these tests only add experiments
+of their own (they never depend on an empty history). Module scope, not
+session: an idle stack left running would slow the other e2e tests' own. Embedded defaults, or a fresh
 PostgreSQL database and a flushed Redis database when CI names them."""
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Service:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     tmp = tmp_path_factory.mktemp("up-shared")
     with fresh_database(tmp, SERVICES_DATABASE_URL) as database_url:
@@ -85,7 +86,7 @@ def _ready(service: Service) -> bool:
     assert service.process.poll() is None, service.output()[-3000:]
     try:
         return requests.get(service.url + "/readyz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # refused while starting, or slow on a loaded machine: ask again
         return False
 
 

@@ -71,7 +71,7 @@ def _ready(server: Running) -> bool:
     assert server.process.poll() is None, server.output()[-3000:]
     try:
         return requests.get(server.url + "/readyz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # refused while starting, or slow on a loaded machine: ask again
         return False
 
 
