@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,7 +198,7 @@ class Client:
 
     # --- history (routes of the history issue) --------------------------------
 
-    def compare(self, ids: list[str]) -> dict[str, Any]:
+    def compare(self, ids: Sequence[str]) -> dict[str, Any]:
         return self._json("GET", "/api/v1/compare", params={"ids": ",".join(ids)})  # type: ignore[no-any-return]
 
     def sweep(self, body: dict[str, Any]) -> Sweep:

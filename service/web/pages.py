@@ -70,11 +70,11 @@ def experiments() -> str:
     args.setdefault("limit", "25")
     answer = api("GET", "/api/v1/experiments?" + urlencode(args))
     page = answer.body if answer.ok else {"items": [], "next_page_token": None}
-    next_args = {**args, "page_token": page.get("next_page_token")} if page.get("next_page_token") else None
+    next_args: dict[str, Any] | None = {**args, "page_token": page["next_page_token"]} if page.get("next_page_token") else None
     return render_template("experiments.html", items=page["items"], error=None if answer.ok else answer.message,
                            args=args, next_url=url_for("web.experiments", **next_args) if next_args else None,
                            sort_url=_sort_url(args),
-                           first_url=url_for("web.experiments", **{k: v for k, v in args.items() if k != "page_token"}))
+                           first_url=url_for("web.experiments", **{k: v for k, v in args.items() if k != "page_token"}))  # type: ignore[arg-type]
 
 
 def _sort_url(args: dict[str, str]) -> Any:
@@ -82,7 +82,7 @@ def _sort_url(args: dict[str, str]) -> Any:
     def make(field: str) -> str:
         current = args.get("order_by", "")
         direction = "desc" if current == f"{field} asc" else "asc"
-        rest = {k: v for k, v in args.items() if k not in ("order_by", "page_token")}
+        rest: dict[str, Any] = {k: v for k, v in args.items() if k not in ("order_by", "page_token")}
         return url_for("web.experiments", **rest, order_by=f"{field} {direction}")
     return make
 
