@@ -61,8 +61,15 @@ def token_create(name: str, admin: bool) -> None:
 
 
 @token.command("list")
-def token_list() -> None:
-    for info in _tokens().list():
+@click.option("--json", "as_json", is_flag=True, help="machine-readable JSON output")
+def token_list(as_json: bool) -> None:
+    infos = _tokens().list()
+    if as_json:
+        import json
+
+        click.echo(json.dumps([info.model_dump(mode="json") for info in infos], indent=2))
+        return
+    for info in infos:
         state = "revoked" if info.revoked_at else "active"
         click.echo(f"{info.id}  {info.name:<20} {'admin' if info.is_admin else 'member':<6} {state}")
 
@@ -73,6 +80,16 @@ def token_revoke(token_id: str) -> None:
     if not _tokens().revoke(token_id):
         raise click.ClickException(f"no active token {token_id}")
     click.echo(f"revoked {token_id}")
+
+
+def _register_remote() -> None:
+    """submit, ls, show, profile, plot, cancel, sweep, compare: over HTTP."""
+    from service.cli_remote import register
+
+    register(main)
+
+
+_register_remote()
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,8 @@ starts with no server at all.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from functools import lru_cache
@@ -23,6 +25,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = ""
     pepper: str = Field("", description="server-side secret mixed into token hashes; kept in $HOME/pepper when unset")
+    secret_key: str = Field("", description="signs the web pages' session cookie; derived from the pepper when unset")
 
     # Job lifecycle (DESIGN.md): hard time limit < visibility timeout;
     # stale-heartbeat threshold >> heartbeat interval.
@@ -78,6 +81,14 @@ class Settings(BaseSettings):
         if not path.exists():
             write_private(path, secrets.token_hex(32))
         return path.read_text().strip()
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one derived from the pepper: every API
+        process of one installation then signs cookies alike, with no second
+        file to create (and race on) at start."""
+        if self.secret_key:
+            return self.secret_key
+        return hmac.new(self.resolved_pepper().encode(), b"gradatlas web session", hashlib.sha256).hexdigest()
 
 
 def write_private(path: Path, text: str) -> None:

@@ -48,13 +48,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.before_request(guard_api)
     app.after_request(_echo_request_id)
     register_error_handlers(app)
-    from service.api import experiments, health, metrics, openapi
+    from service.api import experiments, health, metrics, openapi, plots
 
     app.register_blueprint(experiments.blueprint)
+    app.register_blueprint(plots.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.after_request(metrics.count_request)
+    from service.web import init_web
+
+    init_web(app, settings.resolved_secret_key())
     logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app
 

@@ -61,10 +61,25 @@ def _paths() -> dict[str, Any]:
                      "parameters": [ID_PARAM],
                      "responses": {"200": _json("Experiment", "cancelled, or flagged for the worker"), **_errors(401, 403, 404, 409, 503)}},
         },
+        "/api/v1/experiments/{experiment_id}/plot.png": _plot_path("png", "image/png"),
+        "/api/v1/experiments/{experiment_id}/plot.svg": _plot_path("svg", "image/svg+xml"),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
         "/readyz": {"get": {"summary": "Readiness: database and broker", "security": [],
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
     }
+
+
+def _plot_path(fmt: str, mimetype: str) -> dict[str, Any]:
+    parameters = [ID_PARAM,
+                  {"name": "metric", "in": "query", "schema": {"type": "string", "default": "grad_norm"},
+                   "description": "any recorded metric"},
+                  {"name": "kind", "in": "query", "schema": {"type": "string", "enum": ["lines", "heatmap"], "default": "lines"},
+                   "description": "lines: one line per recorded step over the layers; heatmap: layer × step of log10"}]
+    return {"get": {"summary": f"A figure of one metric of the profile ({fmt.upper()}, matplotlib)",
+                    "operationId": f"plotExperiment{fmt.capitalize()}", "parameters": parameters,
+                    "responses": {"200": {"description": "the figure",
+                                          "content": {mimetype: {"schema": {"type": "string", "format": "binary"}}}},
+                                  **_errors(401, 404, 422, 503)}}}
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,157 @@
+"""The pages: sign in, history, one experiment, compare, sweep. Each view
+asks the API (through `api()`) and renders; the charts' data is fetched by
+the browser through `/ui/api/...`, a read-only window on /api/v1 for the
+signed-in session (the token stays in the HttpOnly cookie, never in JS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from service.explain import explain, sci
+from service.web import api, blueprint, check_csrf, signed_in
+from service.web.specs import apply_merge_patch, flatten, spec_differences
+
+ACTIVE = ("queued", "running")
+
+
+@blueprint.app_template_filter("sci")
+def _sci(value: float | None) -> str:
+    return sci(value)
+
+
+@blueprint.get("/")
+def home() -> BaseResponse:
+    return redirect(url_for("web.experiments"))
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str:
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        from flask import current_app
+
+        token = request.form.get("token", "").strip()
+        principal = current_app.extensions["gradatlas"].tokens.authenticate(token) if token else None
+        if principal is not None:
+            session.clear()
+            session["token"], session["who"] = token, principal.name
+            target = request.args.get("next") or ""
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("web.experiments"))
+        error = "That token is not valid (unknown, mistyped or revoked)."
+    return render_template("login.html", error=error)
+
+
+@blueprint.post("/logout")
+@signed_in
+def logout() -> BaseResponse:
+    session.clear()
+    return redirect(url_for("web.login"))
+
+
+@blueprint.get("/ui/api/<path:rest>")
+@signed_in
+def data(rest: str) -> Response:
+    """GET-only pass-through to /api/v1 for the pages' scripts."""
+    query = request.query_string.decode()
+    answer = api("GET", f"/api/v1/{rest}" + (f"?{query}" if query else ""))
+    return Response(answer.data, status=answer.status, headers=answer.headers)
+
+
+@blueprint.get("/experiments")
+@signed_in
+def experiments() -> str:
+    args = {key: request.args[key] for key in ("filter", "order_by", "page_token", "limit") if request.args.get(key)}
+    args.setdefault("limit", "25")
+    answer = api("GET", "/api/v1/experiments?" + urlencode(args))
+    page = answer.body if answer.ok else {"items": [], "next_page_token": None}
+    next_args: dict[str, Any] | None = {**args, "page_token": page["next_page_token"]} if page.get("next_page_token") else None
+    return render_template("experiments.html", items=page["items"], error=None if answer.ok else answer.message,
+                           args=args, next_url=url_for("web.experiments", **next_args) if next_args else None,
+                           sort_url=_sort_url(args),
+                           first_url=url_for("web.experiments", **{k: v for k, v in args.items() if k != "page_token"}))  # type: ignore[arg-type]
+
+
+def _sort_url(args: dict[str, str]) -> Any:
+    """Link for a column header: ascending first, then descending."""
+    def make(field: str) -> str:
+        current = args.get("order_by", "")
+        direction = "desc" if current == f"{field} asc" else "asc"
+        rest: dict[str, Any] = {k: v for k, v in args.items() if k not in ("order_by", "page_token")}
+        return url_for("web.experiments", **rest, order_by=f"{field} {direction}")
+    return make
+
+
+@blueprint.get("/experiments/<experiment_id>")
+@signed_in
+def experiment(experiment_id: str) -> tuple[str, int] | str:
+    answer = api("GET", f"/api/v1/experiments/{experiment_id}")
+    if not answer.ok:
+        return render_template("error.html", message=answer.message), answer.status
+    e = answer.body
+    return render_template("experiment.html", e=e, spec_json=json.dumps(e["spec"], indent=2),
+                           explanation=explain(e["summary"], e["spec"], e["status"]), active=e["status"] in ACTIVE)
+
+
+@blueprint.get("/experiments/<experiment_id>/summary")
+@signed_in
+def summary_fragment(experiment_id: str) -> tuple[str, int] | str:
+    """The verdict card alone: the page swaps it in when a run ends."""
+    answer = api("GET", f"/api/v1/experiments/{experiment_id}")
+    if not answer.ok:
+        return answer.message, answer.status
+    e = answer.body
+    return render_template("_summary.html", e=e, explanation=explain(e["summary"], e["spec"], e["status"]))
+
+
+@blueprint.post("/experiments/<experiment_id>/cancel")
+@signed_in
+def cancel(experiment_id: str) -> BaseResponse:
+    api("POST", f"/api/v1/experiments/{experiment_id}/cancel")
+    return redirect(url_for("web.experiment", experiment_id=experiment_id))
+
+
+@blueprint.post("/experiments/<experiment_id>/rerun")
+@signed_in
+def rerun(experiment_id: str) -> BaseResponse | tuple[str, int]:
+    """Apply one remedy's merge patch to the spec, submit, open the comparison."""
+    answer = api("GET", f"/api/v1/experiments/{experiment_id}")
+    if not answer.ok:
+        return render_template("error.html", message=answer.message), answer.status
+    remedies = (answer.body.get("summary") or {}).get("remedies") or []
+    index = request.form.get("remedy", "")
+    if not index.isdigit() or int(index) >= len(remedies):
+        return render_template("error.html", message="no such remedy"), 422
+    remedy = remedies[int(index)]
+    spec = apply_merge_patch(answer.body["spec"], remedy.get("patch") or {})
+    spec["name"] = f"{answer.body['name'] or 'experiment'} + remedy"[:200]
+    spec["notes"] = f"rerun of {experiment_id}: {remedy.get('title', '')}"[:10000]
+    created = api("POST", "/api/v1/experiments", json=spec)
+    if not created.ok:
+        return render_template("error.html", message=created.message), created.status
+    return redirect(url_for("web.compare", ids=f"{experiment_id},{created.body['id']}"))
+
+
+@blueprint.get("/compare")
+@signed_in
+def compare() -> str:
+    ids = [i for i in request.args.get("ids", "").replace(" ", ",").split(",") if i][:8]
+    found, errors = [], []
+    for experiment_id in ids:
+        answer = api("GET", f"/api/v1/experiments/{experiment_id}")
+        (found.append(answer.body) if answer.ok else errors.append(f"{experiment_id}: {answer.message}"))
+    differences = spec_differences([e["spec"] for e in found])
+    rows = sorted(flatten(found[0]["spec"]) if found else {}, key=lambda path: (path not in differences, path))
+    return render_template("compare.html", experiments=found, errors=errors, differences=differences, rows=rows,
+                           flat=[flatten(e["spec"]) for e in found], ids=",".join(ids))
+
+
+@blueprint.get("/sweeps/<sweep_id>")
+@signed_in
+def sweep(sweep_id: str) -> str:
+    return render_template("sweep.html", sweep_id=sweep_id)
