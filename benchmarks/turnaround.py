@@ -41,9 +41,9 @@ def start(home: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
                 return process
-        except requests.ConnectionError:
+        except requests.RequestException:  # still starting
             pass
         time.sleep(0.2)
     raise RuntimeError("gradatlas up did not become ready")
