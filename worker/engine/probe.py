@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from service.spec import ALL_METRICS
-from worker.engine.probe_stats import F64, SATURATION, activation_stats, norm64, per_sample_norm, units_last
+from worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
 
 __all__ = ["F64", "SATURATION", "GradientProbe", "ProbedLayer", "discover_layers", "norm64"]
 TIME_METRIC = "time_signal_norm"
@@ -124,6 +124,7 @@ class GradientProbe:
         self._bias_layers = [i for i, layer in enumerate(self.layers) if layer.linear.bias is not None]
         self._bias_index = torch.tensor(self._bias_layers, dtype=torch.long, device=weight.device)
         self._before: list[Tensor] | None = None
+        self._snapshot: list[Tensor] | None = None  # reused buffers: a fresh 5 MB allocation each step page-faults
         self._weight_norms: Tensor | None = None
         self._capture = _Capture(len(self.layers))
 
@@ -161,16 +162,17 @@ class GradientProbe:
         produced, not what the clipper let through.
         """
         capture, self._capture = self._capture, _Capture(len(self.layers))
-        self._forward_stats(capture)
-        self._backward_stats(capture)
+        rows = RowNorms()
+        self._forward_stats(capture, rows)
+        self._backward_stats(capture, rows)
 
     @torch.no_grad()
     def after_step(self) -> None:
         """update_ratio = ‖W_after − W_before‖_F / ‖W_before‖_F (0 when both are 0)."""
         if self._before is None or self._weight_norms is None:
             return
-        deltas = torch._foreach_sub(self._weights, self._before)
-        moved = torch.stack(torch._foreach_norm(deltas, 2, dtype=F64))  # (n_layers,)
+        torch._foreach_sub_(self._before, self._weights)  # in place: before ← before − after = −ΔW
+        moved = norms64(self._before)  # (n_layers,)
         ratio = moved / self._weight_norms
         self._put("update_ratio", torch.where(moved == 0, torch.zeros_like(ratio), ratio))
         self._before = None
@@ -196,7 +198,7 @@ class GradientProbe:
 
     # --- reductions ----------------------------------------------------------
 
-    def _forward_stats(self, capture: _Capture) -> None:
+    def _forward_stats(self, capture: _Capture, rows: RowNorms) -> None:
         if not set(_ACT_METRICS) & set(self.metrics):
             return
         zero = torch.zeros(len(_ACT_METRICS), dtype=F64, device=self._buf.device)
@@ -206,14 +208,20 @@ class GradientProbe:
             if not calls:
                 columns.append(zero)
                 continue
-            a = torch.cat([units_last(t, layer.linear) for t, _ in calls])
-            u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])  # type: ignore[arg-type]
-            columns.append(torch.stack(activation_stats(a, u, layer.derivative, layer.max_derivative)))
+            if len(calls) == 1:  # no copy; the activation's row norms are shared with the next layer
+                a, u = calls[0]
+                stats = activation_stats(units_last(a, layer.linear), None if u is None else units_last(u, layer.linear),
+                                         layer.derivative, layer.max_derivative, a_rows=rows(a))
+            else:
+                a = torch.cat([units_last(t, layer.linear) for t, _ in calls])
+                u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])  # type: ignore[arg-type]
+                stats = activation_stats(a, u, layer.derivative, layer.max_derivative)
+            columns.append(torch.stack(stats))
         stats = torch.stack(columns, dim=1)  # (4, n_layers)
         for k, metric in enumerate(_ACT_METRICS):
             self._put(metric, stats[k])
 
-    def _backward_stats(self, capture: _Capture) -> None:
+    def _backward_stats(self, capture: _Capture, rows: RowNorms) -> None:
         """All norms of the step in one batched call: weights, weight and bias
         gradients, the signal of every call of every layer, the hidden states."""
         wanted, n = set(self.metrics), len(self.layers)
@@ -221,11 +229,13 @@ class GradientProbe:
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in self._weights]
         biases = [self.layers[i].linear.bias for i in self._bias_layers]
         bias_grads = [b.grad if b.grad is not None else torch.zeros_like(b) for b in biases]  # type: ignore[union-attr]
-        signals = [(i, g) for i in range(n) for g in capture.g[i] if g is not None] if "signal_norm" in wanted else []
+        single = [i for i in range(n) if len(capture.g[i]) == 1 and capture.g[i][0] is not None]
+        signals = [(i, g) for i in range(n) if i not in single for g in capture.g[i] if g is not None]
+        signals = signals if "signal_norm" in wanted else []
         hidden = [capture.hidden[t] for t in sorted(capture.hidden)] if self._time else []
         tensors = (self._weights if need_w else []) + (grads if "grad_norm" in wanted else [])
         tensors += (bias_grads if "bias_grad_norm" in wanted else []) + [g for _, g in signals] + hidden
-        norms = torch.stack(torch._foreach_norm(tensors, 2, dtype=F64)) if tensors else self._buf[0]
+        norms = norms64(tensors) if tensors else self._buf[0]
         at = 0
         if need_w:
             self._weight_norms = norms[:n]
@@ -238,15 +248,20 @@ class GradientProbe:
             if self._bias_layers:
                 self._buf[self._row["bias_grad_norm"]].index_copy_(0, self._bias_index, norms[at : at + len(bias_grads)])
             at += len(bias_grads)
-        if signals:
-            self._put_signal(norms[at : at + len(signals)], [i for i, _ in signals])
+        if "signal_norm" in wanted and (single or signals):  # one call: ‖g‖ = ‖(‖g_a‖)_a‖
+            singles = [torch.linalg.vector_norm(rows(capture.g[i][0])) for i in single]  # type: ignore[arg-type]
+            self._put_signal(torch.cat([norms[at : at + len(signals)], torch.stack(singles) if singles else norms[:0]]),
+                             [i for i, _ in signals] + single)
             at += len(signals)
         if self._time:
             self._time_buf = norms[at:].clone() if hidden else torch.zeros(0, dtype=F64, device=self._buf.device)
         if "per_sample_grad_norm" in wanted:
-            self._per_sample(capture)
+            self._per_sample(capture, rows)
         if "update_ratio" in wanted:
-            self._before = [w.detach().clone() for w in self._weights]
+            if self._snapshot is None:
+                self._snapshot = [torch.empty_like(w) for w in self._weights]
+            torch._foreach_copy_(self._snapshot, [w.detach() for w in self._weights])
+            self._before = self._snapshot
 
     def _put_signal(self, norms: Tensor, owners: list[int]) -> None:
         """signal_norm: per layer, √(Σ over its calls of ‖∂L/∂z‖²)."""
@@ -257,14 +272,14 @@ class GradientProbe:
         sq.index_add_(0, torch.tensor(owners, device=norms.device), norms.square())
         self._put("signal_norm", sq.sqrt())
 
-    def _per_sample(self, capture: _Capture) -> None:
+    def _per_sample(self, capture: _Capture, rows: RowNorms) -> None:
         values = []
         for i, layer in enumerate(self.layers):
             pairs = [(g, x) for g, x in zip(capture.g[i], capture.x[i], strict=True) if g is not None]
             if not pairs:
                 values.append(torch.zeros((), dtype=F64, device=self._buf.device))
                 continue
-            values.append(per_sample_norm([g for g, _ in pairs], [x for _, x in pairs], layer.linear))
+            values.append(per_sample_norm([g for g, _ in pairs], [x for _, x in pairs], layer.linear, rows))
         self._put("per_sample_grad_norm", torch.stack(values))
 
     # --- hooks ---------------------------------------------------------------
