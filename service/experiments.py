@@ -17,7 +17,7 @@ from service.errors import ApiError, validation_details
 from service.queue import queue_for
 from service.resources import Experiment
 from service.settings import Settings
-from service.spec import SUPPORTED_ARCHS, SUPPORTED_DATA, ExperimentSpec, parameter_count
+from service.spec import ARCH_DATA, SUPPORTED_ARCHS, SUPPORTED_DATA, ExperimentSpec, parameter_count
 from service.store import Store
 
 log = logging.getLogger("gradatlas.submit")
@@ -43,6 +43,19 @@ def _check_supported(spec: ExperimentSpec) -> None:
     if spec.data.name not in SUPPORTED_DATA:
         raise ApiError(422, f"data.name {spec.data.name!r} is not supported yet",
                        [{"loc": ["data", "name"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_DATA)}"}])
+    _check_arch_data(spec)
+
+
+def _check_arch_data(spec: ExperimentSpec) -> None:
+    """Each arch reads one kind of data (spec.ARCH_DATA); a CNN's Gaussian images are square."""
+    arch, data = spec.model.arch, spec.data
+    if data.name not in ARCH_DATA[arch]:
+        raise ApiError(422, f"arch {arch!r} cannot read data {data.name!r}",
+                       [{"loc": ["data", "name"], "msg": f"{arch} reads {sorted(ARCH_DATA[arch])}, not {data.name!r}"}])
+    side = round((data.input_dim or 0) ** 0.5)
+    if arch == "cnn" and side * side != data.input_dim:
+        raise ApiError(422, "a cnn's Gaussian images are square: data.input_dim must be a perfect square",
+                       [{"loc": ["data", "input_dim"], "msg": f"{data.input_dim} is not a perfect square (e.g. 64 = 8×8)"}])
 
 
 def check_quota(spec: ExperimentSpec, settings: Settings) -> None:

@@ -32,13 +32,22 @@ Loss = Literal["cross_entropy", "mse"]
 Metric = Literal[
     "grad_norm", "bias_grad_norm", "signal_norm", "weight_norm", "update_ratio",
     "act_mean", "act_std", "per_sample_grad_norm", "dead_fraction",
-    "saturated_fraction",
+    "saturated_fraction", "time_signal_norm",
 ]
 
 # Archs the engine can run today; the others validate but are answered 422.
-SUPPORTED_ARCHS: frozenset[str] = frozenset({"mlp"})
-SUPPORTED_DATA: frozenset[str] = frozenset({"gaussian", "teacher", "digits"})
+SUPPORTED_ARCHS: frozenset[str] = frozenset({"mlp", "resmlp", "cnn", "rnn", "transformer"})
+SUPPORTED_DATA: frozenset[str] = frozenset({
+    "gaussian", "teacher", "spirals", "digits", "iris", "wine", "breast_cancer", "sequence", "tokens",
+})
 ALL_METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
+# Which data each arch reads: flat vectors for the MLPs, images (digits, or
+# Gaussian images of side √input_dim) for the CNN, sequences for the rest.
+FLAT_DATA = frozenset({"gaussian", "teacher", "spirals", "digits", "iris", "wine", "breast_cancer"})
+ARCH_DATA: dict[str, frozenset[str]] = {
+    "mlp": FLAT_DATA, "resmlp": FLAT_DATA, "cnn": frozenset({"digits", "gaussian"}),
+    "rnn": frozenset({"sequence", "tokens"}), "transformer": frozenset({"sequence", "tokens"}),
+}
 
 # Data sets with a fixed shape: (input_dim, classes).
 FIXED_DATA_SHAPES: dict[str, tuple[int, int]] = {
@@ -147,11 +156,20 @@ class ExperimentSpec(_Strict):
 
 
 def parameter_count(spec: ExperimentSpec) -> int:
-    """Weights and biases of an `mlp` (an upper-bound estimate for other archs)."""
+    """Weights and biases of the spec's network, read-out included (norm
+    layers' few affine parameters are left out)."""
     m, d = spec.model, spec.data
     assert d.input_dim is not None and d.classes is not None
-    bias = 1 if m.bias else 0
-    widths = [d.input_dim] + [m.width] * m.depth + [d.classes]
-    per_block = 4 if m.arch in ("rnn", "transformer") else 2 if m.arch == "resmlp" else 1
-    hidden = sum((a + bias) * b for a, b in zip(widths[:-2], widths[1:-1], strict=True))
-    return hidden * per_block + (m.width + bias) * d.classes
+    b, w, n_in = (1 if m.bias else 0), m.width, d.input_dim
+    readout = (w + b) * d.classes
+    if m.arch == "mlp":
+        return (n_in + b) * w + (m.depth - 1) * (w + b) * w + readout
+    if m.arch == "resmlp":  # input projection, then two linears per block
+        return (n_in + b) * w + m.depth * 2 * (w + b) * w + readout
+    if m.arch == "cnn":  # 3×3 kernels; digits and Gaussian images have one channel
+        return (9 + b) * w + (m.depth - 1) * (9 * w + b) * w + readout
+    if m.arch == "rnn":
+        gates = {"rnn": 1, "lstm": 4, "gru": 3}[m.cell]
+        return (n_in + b) * gates * w + (m.depth - 1) * (w + b) * gates * w + m.depth * w * gates * w + readout
+    # transformer: embedding, then q, k, v, o and a 4× MLP per block (see worker/engine/transformer.py)
+    return (n_in + b) * w + m.depth * (4 * (w + b) * w + (w + b) * 4 * w + (4 * w + b) * w) + readout

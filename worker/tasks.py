@@ -23,6 +23,7 @@ import service
 from service.logs import experiment_id_var, request_id_var
 from service.queue import RUN_TASK, SWEEP_TASK
 from service.ratelimit import make_counter
+from service.remedies import suggest as suggest_remedies
 from service.resources import Claim, SweepReport
 from service.settings import Settings, get_settings
 from service.spec import ExperimentSpec
@@ -130,6 +131,7 @@ def _run(claim: Claim, spec: ExperimentSpec, lease: Lease, deadline: float, sett
     summary = summarise(result.steps, result.loss, result.accuracy, result.metrics, n_hidden=len(result.layers) - 1,
                         vanishing_threshold=settings.vanishing_threshold, exploding_threshold=settings.exploding_threshold,
                         theory_gain=theory["gain"] if theory else None)
+    summary["remedies"] = suggest_remedies(spec, summary, result.metrics)
     profile = {"layers": result.layers, "steps": result.steps, "loss": result.loss, "accuracy": result.accuracy,
                "metrics": result.metrics, "theory": theory, "total_steps": spec.training.steps}
     environment = {**_environment(), **result.environment}

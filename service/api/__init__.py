@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     from service.web import init_web
 
     init_web(app, settings.resolved_secret_key())
+    from service.api import theory
+
+    app.register_blueprint(theory.blueprint)
     logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app
 

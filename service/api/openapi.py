@@ -63,6 +63,15 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/experiments/{experiment_id}/plot.png": _plot_path("png", "image/png"),
         "/api/v1/experiments/{experiment_id}/plot.svg": _plot_path("svg", "image/svg+xml"),
+        "/api/v1/theory": {
+            "get": {"summary": "Mean-field prediction: q_star, chi1, gain = √χ₁, depth_scale = −1/ln χ₁, critical_weight_var",
+                    "operationId": "getTheory",
+                    "parameters": [
+                        {"name": "activation", "in": "query", "required": True, "schema": {"type": "string"}},
+                        {"name": "weight_var", "in": "query", "required": True, "schema": {"type": "number", "exclusiveMinimum": 0}},
+                        {"name": "bias_var", "in": "query", "schema": {"type": "number", "minimum": 0, "default": 0}}],
+                    "responses": {"200": {"description": "the prediction"}, **_errors(401, 422)}},
+        },
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
         "/readyz": {"get": {"summary": "Readiness: database and broker", "security": [],
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from service.api import create_app
@@ -112,7 +113,8 @@ def test_malformed_json_is_400_wrong_type_415_and_oversized_413(client, alice, s
     ({"model": {"arch": "mlp", "depth": 0, "width": 8, "activation": "tanh"}}, ["model", "depth"], "greater than or equal to 1"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}, "training": {"steps": 10**9}}, ["training", "steps"], "10000000"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "swish"}}, ["model", "activation"], "sigmoid"),
-    ({"model": {"arch": "cnn", "depth": 3, "width": 8, "activation": "relu"}}, ["model", "arch"], "not supported yet"),
+    ({"model": {"arch": "cnn", "depth": 3, "width": 8, "activation": "relu"}, "data": {"name": "iris"}}, ["data", "name"], "cnn reads"),
+    ({"model": {"arch": "cnn", "depth": 3, "width": 8, "activation": "relu"}, "data": {"input_dim": 10}}, ["data", "input_dim"], "perfect square"),
     ({"model": {"arch": "mlp", "depth": 1000, "width": 16384, "activation": "relu"}}, ["model"], "parameter count"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}, "training": {"steps": 200000}}, ["training", "steps"], "limit 1e+05"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}, "data": {"name": "digits", "input_dim": 5}}, ["data"], "input_dim 64"),
@@ -192,3 +194,23 @@ def test_readiness_is_503_when_the_database_is_gone(settings, tmp_path):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert response.get_json()["checks"]["database"].startswith("unavailable")
+
+
+def test_theory_answers_the_mean_field_prediction(client, alice):
+    body = client.get("/api/v1/theory?activation=relu&weight_var=1", headers=alice).get_json()
+    assert body["chi1"] == pytest.approx(0.5) and body["gain"] == pytest.approx(0.5**0.5)
+    assert body["depth_scale"] == pytest.approx(1 / np.log(2)) and body["critical_weight_var"] == pytest.approx(2.0)
+    tanh = client.get("/api/v1/theory?activation=tanh&weight_var=4&bias_var=0", headers=alice).get_json()
+    assert tanh["chi1"] == pytest.approx(1.3627, abs=5e-5) and tanh["q_star"] > 0
+    assert tanh["critical_weight_var"] == pytest.approx(1.0, rel=1e-6)
+    assert client.get("/api/v1/theory?activation=relu&weight_var=1").status_code == 401
+
+
+@pytest.mark.parametrize("query, name", [
+    ("activation=swish&weight_var=1", "activation"), ("weight_var=1", "activation"),
+    ("activation=tanh", "weight_var"), ("activation=tanh&weight_var=abc", "weight_var"),
+    ("activation=tanh&weight_var=-1", "weight_var"), ("activation=tanh&weight_var=1&bias_var=nan", "bias_var"),
+])
+def test_theory_422_names_the_bad_parameter(client, alice, query, name):
+    error = _error(client.get(f"/api/v1/theory?{query}", headers=alice), 422)
+    assert error["details"][0]["loc"] == ["query", name]

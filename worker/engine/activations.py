@@ -56,6 +56,20 @@ def _softplus_prime(u: Tensor) -> Tensor:
     return torch.where(u > 20.0, torch.ones_like(u), torch.sigmoid(u))
 
 
+def _relu_prime(u: Tensor) -> Tensor:
+    return (u > 0).to(u.dtype)
+
+
+# φ' written in terms of the output a = φ(u), as autograd's own backward
+# computes it for these three: the probe reads it from the activation it
+# already holds, saving the recomputation of φ(u).
+FROM_OUTPUT: dict[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]] = {
+    _tanh_prime: lambda a: 1.0 - a * a,
+    _sigmoid_prime: lambda a: a * (1.0 - a),
+    _relu_prime: lambda a: (a > 0).to(a.dtype),
+}
+
+
 @dataclass(frozen=True)
 class ActivationInfo:
     """An activation: its module factory, φ' and sup |φ'| (for "saturated")."""
@@ -70,7 +84,7 @@ ACTIVATIONS: dict[str, ActivationInfo] = {
     "identity": ActivationInfo(nn.Identity, torch.ones_like, 1.0, 1.0),
     "sigmoid": ActivationInfo(nn.Sigmoid, _sigmoid_prime, 0.25, 1.0),
     "tanh": ActivationInfo(nn.Tanh, _tanh_prime, 1.0, 5.0 / 3.0),
-    "relu": ActivationInfo(nn.ReLU, lambda u: (u > 0).to(u.dtype), 1.0, math.sqrt(2.0)),
+    "relu": ActivationInfo(nn.ReLU, _relu_prime, 1.0, math.sqrt(2.0)),
     "leaky_relu": ActivationInfo(
         lambda: nn.LeakyReLU(_LEAKY_SLOPE),
         lambda u: torch.where(u > 0, torch.ones_like(u), torch.full_like(u, _LEAKY_SLOPE)),

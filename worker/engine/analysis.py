@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+TIME_METRIC = "time_signal_norm"  # (n_steps, seq_len): not one value per layer
 FLAT_BAND = (1e-1, 1e1)  # a weight-gradient ratio in here "looks healthy"
 # Where a non-finite value is looked for first within a recorded step: the
 # order in which the step computed it (forward input side first, then the
@@ -31,11 +32,21 @@ def summarise(
     exploding_threshold: float = 1e3,
     theory_gain: float | None = None,
 ) -> dict[str, Any]:
-    """Verdict and headline numbers of a profile; metrics are (n_steps, n_layers)."""
+    """Verdict and headline numbers of a profile; metrics are (n_steps, n_layers).
+
+    A recurrent profile (one with `time_signal_norm`, (n_steps, seq_len)) is
+    judged through time: the unrolled network's hidden layers are its time
+    steps, so signal_ratio_init and layer_gain_init compare ‖∂L/∂h_t‖ at the
+    first and last step, which is where an RNN's gradient vanishes.
+    """
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
-    signal, grad = arrays.get("signal_norm"), arrays.get("grad_norm")
+    grad = arrays.get("grad_norm")
+    signal, span = arrays.get("signal_norm"), n_hidden
+    through_time = TIME_METRIC in arrays and arrays[TIME_METRIC].shape[1] > 0
+    if through_time:
+        signal, span = arrays[TIME_METRIC], arrays[TIME_METRIC].shape[1]
     has_rows = len(steps) > 0
-    signal_ratio = _ratio(signal[0], n_hidden) if signal is not None and has_rows else None
+    signal_ratio = _ratio(signal[0], span) if signal is not None and has_rows else None
     grad_init = _ratio(grad[0], n_hidden) if grad is not None and has_rows else None
     grad_final = _ratio(grad[-1], n_hidden) if grad is not None and has_rows else None
     first_bad = first_nonfinite(steps, loss, arrays)
@@ -46,19 +57,20 @@ def summarise(
         verdict = _classify(signal_ratio, thresholds, no_signal=signal[0][0] == 0)
     else:  # signal_norm not recorded: the weight gradients are all there is
         verdict = _classify(grad_init, thresholds, no_signal=grad is not None and has_rows and grad[0][0] == 0)
+    note = _note(signal_ratio, None if through_time else grad_init, thresholds, signal is None)
     return {
         "verdict": verdict,
         "signal_ratio_init": _safe(signal_ratio),
         "grad_ratio_init": _safe(grad_init),
         "grad_ratio_final": _safe(grad_final),
-        "layer_gain_init": layer_gain(signal[0], n_hidden) if signal is not None and has_rows else None,
+        "layer_gain_init": layer_gain(signal[0], span) if signal is not None and has_rows else None,
         "first_nonfinite": first_bad,
         "final_loss": _safe(loss[-1]) if has_rows else None,
         "final_accuracy": _safe(accuracy[-1]) if has_rows else None,
         "theory_gain": _safe(theory_gain),
         "remedies": [],
         "thresholds": {"vanishing": vanishing_threshold, "exploding": exploding_threshold},
-        "note": _note(signal_ratio, grad_init, thresholds, signal is None),
+        "note": note,
     }
 
 
@@ -97,10 +109,11 @@ def first_nonfinite(
     if not bad.any():
         return None
     r = int(np.argmax(bad))
-    n_layers = next(iter(metrics.values())).shape[1] if metrics else 0
+    per_layer = [v for k, v in metrics.items() if k != TIME_METRIC]
+    n_layers = per_layer[0].shape[1] if per_layer else 0
     forward = [(layer, m) for layer in range(n_layers) for m in _FORWARD]
     backward = [(layer, m) for layer in reversed(range(n_layers)) for m in _BACKWARD]
-    rest = [(layer, m) for layer in range(n_layers) for m in metrics if m not in _FORWARD + _BACKWARD]
+    rest = [(layer, m) for m in metrics if m not in _FORWARD + _BACKWARD for layer in range(metrics[m].shape[1])]
     for order in (forward, [(None, "loss")], backward, rest):
         for layer, m in order:
             value = loss_arr[r] if layer is None else metrics[m][r, layer] if m in metrics else 0.0

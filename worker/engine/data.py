@@ -8,6 +8,7 @@ dtype and device) and then moved once.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -20,14 +21,19 @@ TEACHER_WIDTH = 64  # hidden units of the random teacher network
 
 @dataclass
 class Dataset:
-    x: Tensor  # (n, input_dim)
+    x: Tensor  # (n, input_dim) vectors, (n, seq_len, input_dim) sequences, or (n, seq_len) int64 tokens
     y: Tensor  # (n,) int64 class labels
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Dataset:
-        return Dataset(self.x.to(device=device, dtype=dtype), self.y.to(device))
+        x = self.x.to(device=device, dtype=dtype) if self.x.is_floating_point() else self.x.to(device)
+        return Dataset(x, self.y.to(device))
+
+
+# scikit-learn's bundled tables (shipped inside the wheel: no download)
+_SKLEARN = {"digits": "load_digits", "iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer"}
 
 
 def make_data(spec: DataSpec, seed: int) -> Dataset:
@@ -40,9 +46,15 @@ def make_data(spec: DataSpec, seed: int) -> Dataset:
         return Dataset(x, y)
     if spec.name == "teacher":
         return _teacher(spec, gen)
-    if spec.name == "digits":
-        return _digits(spec, gen)
-    raise ValueError(f"data set {spec.name!r} is not supported yet")
+    if spec.name in _SKLEARN:
+        return _sklearn(spec, gen)
+    if spec.name == "spirals":
+        return _spirals(spec, gen)
+    if spec.name == "sequence":
+        return _sequence(spec, gen)
+    if spec.name == "tokens":
+        return _tokens(spec, gen)
+    raise ValueError(f"data set {spec.name!r} is not supported")
 
 
 def _teacher(spec: DataSpec, gen: torch.Generator) -> Dataset:
@@ -52,31 +64,65 @@ def _teacher(spec: DataSpec, gen: torch.Generator) -> Dataset:
     without changing the task.
     """
     assert spec.input_dim is not None and spec.classes is not None
-    d, c = spec.input_dim, spec.classes
-    x = torch.randn(spec.samples, d, generator=gen, dtype=torch.float64)  # (n, d)
+    x = torch.randn(spec.samples, spec.input_dim, generator=gen, dtype=torch.float64)  # (n, d)
+    return Dataset(spec.input_std * x, _teacher_labels(x, spec.classes, gen))
+
+
+def _teacher_labels(x: Tensor, classes: int, gen: torch.Generator) -> Tensor:
+    d = x.shape[1]
     w1 = torch.randn(d, TEACHER_WIDTH, generator=gen, dtype=torch.float64) / d**0.5
-    w2 = torch.randn(TEACHER_WIDTH, c, generator=gen, dtype=torch.float64) / TEACHER_WIDTH**0.5
-    y = (torch.tanh(x @ w1) @ w2).argmax(dim=1)  # (n,)
-    return Dataset(spec.input_std * x, y)
+    w2 = torch.randn(TEACHER_WIDTH, classes, generator=gen, dtype=torch.float64) / TEACHER_WIDTH**0.5
+    return (torch.tanh(x @ w1) @ w2).argmax(dim=1)  # (n,)
 
 
-def _digits(spec: DataSpec, gen: torch.Generator) -> Dataset:
-    """scikit-learn's 8×8 digits (shipped with it, no download), standardised.
+def _sklearn(spec: DataSpec, gen: torch.Generator) -> Dataset:
+    """A table bundled with scikit-learn, standardised.
 
-    Each pixel is centred and scaled to unit variance (constant pixels are
-    only centred). `samples` below 1797 takes a seeded random subset.
+    Each feature is centred and scaled to unit variance (constant ones are
+    only centred), so every data set meets the network at the scale the
+    mean-field theory assumes. `samples` below the table's size takes a
+    seeded random subset.
     """
-    from sklearn.datasets import load_digits  # only this data set needs sklearn
+    import sklearn.datasets  # only these data sets need sklearn
 
-    bunch = load_digits()
-    x = torch.as_tensor(bunch.data, dtype=torch.float64)  # (1797, 64)
-    y = torch.as_tensor(bunch.target, dtype=torch.long)  # (1797,)
+    bunch = getattr(sklearn.datasets, _SKLEARN[spec.name])()
+    x = torch.as_tensor(bunch.data, dtype=torch.float64)  # (n, features)
+    y = torch.as_tensor(bunch.target, dtype=torch.long)  # (n,)
     std = x.std(dim=0, correction=0)
     x = (x - x.mean(dim=0)) / torch.where(std > 0, std, torch.ones_like(std))
     if spec.samples < len(y):
         keep = torch.randperm(len(y), generator=gen)[: spec.samples]
         x, y = x[keep], y[keep]
     return Dataset(x, y)
+
+
+def _spirals(spec: DataSpec, gen: torch.Generator) -> Dataset:
+    """Two interleaved spirals in the plane (the classic hard toy problem),
+    one turn and a half each, with a little noise; scaled to unit variance."""
+    n = spec.samples
+    y = torch.arange(n) % 2
+    r = torch.rand(n, generator=gen, dtype=torch.float64)
+    angle = 3.0 * math.pi * r + math.pi * y
+    x = torch.stack([r * torch.cos(angle), r * torch.sin(angle)], dim=1)  # (n, 2)
+    x = x + 0.02 * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    return Dataset(x / x.std(dim=0, correction=0), y)
+
+
+def _sequence(spec: DataSpec, gen: torch.Generator) -> Dataset:
+    """Sequences of N(0, input_std²) vectors whose label is a teacher's class
+    of the *first* element: the read-out sees only the end of the sequence,
+    so learning needs the gradient to travel all the way back in time."""
+    assert spec.input_dim is not None and spec.classes is not None
+    x = torch.randn(spec.samples, spec.seq_len, spec.input_dim, generator=gen, dtype=torch.float64)
+    return Dataset(spec.input_std * x, _teacher_labels(x[:, 0], spec.classes, gen))
+
+
+def _tokens(spec: DataSpec, gen: torch.Generator) -> Dataset:
+    """Token sequences over a vocabulary of `input_dim` symbols; the label is
+    the first token's symbol modulo `classes` (position matters)."""
+    assert spec.input_dim is not None and spec.classes is not None
+    x = torch.randint(0, spec.input_dim, (spec.samples, spec.seq_len), generator=gen)
+    return Dataset(x, x[:, 0] % spec.classes)
 
 
 class BatchSampler:

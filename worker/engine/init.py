@@ -19,20 +19,27 @@ from worker.engine.activations import activation_info
 
 
 @torch.no_grad()
-def initialise(linears: list[nn.Linear], init: InitSpec, activation: str) -> None:
-    """Re-draw weights and biases; `default` keeps PyTorch's own init."""
+def initialise(linears: list[nn.Module], init: InitSpec, activation: str, chunks: int = 1) -> None:
+    """Re-draw weights and biases; `default` keeps PyTorch's own init.
+
+    `chunks` > 1 draws each of that many row blocks of W on its own: the
+    gates of an LSTM (4) or GRU (3) cell are separate matrices stacked in
+    one, and an orthogonal or Xavier draw must see each gate's shape.
+    """
     if init.scheme == "default":
         return
     for linear in linears:
-        init_weight(linear.weight, init, activation)
+        for block in linear.weight.chunk(chunks, dim=0):  # views: drawn in place
+            init_weight(block, init, activation)
         if linear.bias is not None:
             # N(bias_mean, bias_var); bias_var 0 gives the constant bias_mean
-            linear.bias.normal_(init.bias_mean, math.sqrt(init.bias_var))
+            linear.bias.normal_(init.bias_mean, math.sqrt(init.bias_var))  # type: ignore[operator]
 
 
 def init_weight(w: Tensor, init: InitSpec, activation: str) -> None:
-    """Draw W (shape [out, in]) in place according to `init.scheme`."""
-    fan_in = w.shape[1]
+    """Draw W in place according to `init.scheme`: shape [out, in] for a
+    linear layer, [out, in, k, k] for a conv (fan_in = in·k·k)."""
+    fan_in = w[0].numel()
     gain = init.gain
     scheme = init.scheme
     if scheme == "normal":

@@ -1,6 +1,9 @@
-"""The networks an experiment runs (arch `mlp` for now).
+"""The networks an experiment runs: `mlp` here, the other archs in their own
+modules (resmlp.py, cnn.py, rnn.py, transformer.py), all built by `build_model`.
 
-A hidden layer is Linear → norm → activation, the read-out a plain Linear.
+Every net lists its weight layers, input side first and read-out last, as
+`probe_layers()`, and its initialisation as `init_groups()`. In an `mlp` a
+hidden layer is Linear → norm → activation, the read-out a plain Linear.
 z_l, the Linear's output, is the pre-activation whose gradient ∂L/∂z_l is
 the back-propagated signal of SCIENCE.md; the activation module is kept as a
 module of its own so the probe can hook the tensor φ is applied to.
@@ -11,13 +14,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from service.spec import ExperimentSpec
+from service.spec import ExperimentSpec, InitSpec
 from worker.engine.activations import activation_info
 from worker.engine.init import initialise
 from worker.engine.probe import ProbedLayer
 from worker.engine.seeding import derive_seed
 
-SUPPORTED_ARCHS = frozenset({"mlp"})
+SUPPORTED_ARCHS = frozenset({"mlp", "resmlp", "cnn", "rnn", "transformer"})
 
 
 def _make_norm(norm: str, width: int) -> nn.Module:
@@ -28,6 +31,25 @@ def _make_norm(norm: str, width: int) -> nn.Module:
     if norm == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm {norm!r}")
+
+
+class ProbedNet(nn.Module):
+    """What every arch provides to the engine: its probed weight layers and
+    which of them get which initialisation."""
+
+    def probe_layers(self) -> list[ProbedLayer]:
+        raise NotImplementedError
+
+    def init_groups(self, init: InitSpec) -> list[tuple[list[nn.Module], InitSpec, int]]:
+        """(layers, their init, gate chunks): every weight layer gets the spec's init."""
+        return [([p.linear for p in self.probe_layers()], init, 1)]
+
+    def layer_table(self) -> list[dict]:
+        """API.md's `layers`: index, name, kind, weight shape ([out, in], or [out, in, k, k])."""
+        return [
+            {"index": i, "name": p.name, "kind": p.kind, "shape": list(p.linear.weight.shape)}
+            for i, p in enumerate(self.probe_layers())
+        ]
 
 
 class Block(nn.Module):
@@ -43,7 +65,7 @@ class Block(nn.Module):
         return self.act(self.norm(self.linear(x)))
 
 
-class MLP(nn.Module):
+class MLP(ProbedNet):
     """`depth` hidden layers of `width` units, then a linear read-out.
 
     Built in float64 on the CPU (so every dtype and device starts from the
@@ -82,26 +104,42 @@ class MLP(nn.Module):
         ]
         return hidden + [ProbedLayer("readout", self.readout)]
 
-    def layer_table(self) -> list[dict]:
-        """API.md's `layers`: index, name, kind, shape [out, in]."""
-        return [
-            {"index": i, "name": p.name, "kind": "linear", "shape": list(p.linear.weight.shape)}
-            for i, p in enumerate(self.probe_layers())
-        ]
 
-
-def build_model(spec: ExperimentSpec) -> MLP:
+def build_model(spec: ExperimentSpec) -> ProbedNet:
     """The spec's initialised network (float64, CPU), deterministic in spec.seed.
 
     The global CPU generator is forked, so PyTorch's own `default` init is
     seeded without disturbing the caller's random state.
     """
-    m, d = spec.model, spec.data
+    m = spec.model
     if m.arch not in SUPPORTED_ARCHS:
-        raise ValueError(f"arch {m.arch!r} is not supported yet (supported: {sorted(SUPPORTED_ARCHS)})")
-    assert d.input_dim is not None and d.classes is not None  # filled by DataSpec
+        raise ValueError(f"arch {m.arch!r} is not supported (supported: {sorted(SUPPORTED_ARCHS)})")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(spec.seed, "init"))
-        model = MLP(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.bias)
-        initialise(model.linears(), m.init, m.activation)
+        model = _construct(spec)
+        for layers, init, chunks in model.init_groups(m.init):
+            initialise(layers, init, m.activation, chunks)
     return model
+
+
+def _construct(spec: ExperimentSpec) -> ProbedNet:
+    m, d = spec.model, spec.data
+    assert d.input_dim is not None and d.classes is not None  # filled by DataSpec
+    if m.arch == "mlp":
+        return MLP(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.bias)
+    if m.arch == "resmlp":
+        from worker.engine.resmlp import ResMLP
+
+        return ResMLP(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.norm_position, m.bias)
+    if m.arch == "cnn":
+        from worker.engine.cnn import CNN
+
+        return CNN(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.bias)
+    if m.arch == "rnn":
+        from worker.engine.rnn import RNN
+
+        return RNN(d.input_dim, m.width, m.depth, d.classes, m.activation, m.cell, m.bias)
+    from worker.engine.transformer import Transformer
+
+    return Transformer(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.norm_position,
+                       m.heads, m.bias, d.seq_len, tokens=d.name == "tokens")

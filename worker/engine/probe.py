@@ -15,10 +15,17 @@ attached to any training loop (the engine's own, later a user's):
 
 Why it is shaped like this (DESIGN.md, "Performance principles"): hooks exist
 only during a recorded step's forward, so other steps run the bare model;
-every reduction runs on the device and writes into one preallocated float64
-buffer; all weight and gradient norms come from a single `_foreach_norm`
-call; the host sees the buffer once per recorded step, never a per-layer
-`.item()`.
+the hooks only keep references (a layer's input, its output's gradient), and
+`after_backward` reduces them on the device: every weight, gradient and
+signal norm of the step in one `_foreach_norm` call, the results written
+into one preallocated float64 buffer; the host sees the buffer once per
+recorded step, never a per-layer `.item()`.
+
+A weight applied several times in one forward pass (an RNN's recurrent
+matrix, once per time step) is measured over all its applications: its
+signal is ‖∂L/∂z‖ over every z it produced, its per-example gradient the sum
+over the steps. A model with a time axis (`on_hidden`) also gets
+`time_signal_norm`, ‖∂L/∂h_t‖ for each hidden state h_t.
 
 Numerics: every norm is accumulated in float64 (the input is cast before it
 is squared), so a float32 gradient of 1e-30 reads 1e-30 instead of 0, one of
@@ -37,10 +44,11 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from service.spec import ALL_METRICS
+from worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
 
-F64 = torch.float64
-SATURATION = 0.01  # "saturated": |φ'| below 1 % of sup |φ'|
-_ACT_METRICS = frozenset({"act_mean", "act_std", "dead_fraction", "saturated_fraction"})
+__all__ = ["F64", "SATURATION", "GradientProbe", "ProbedLayer", "discover_layers", "norm64"]
+TIME_METRIC = "time_signal_norm"
+_ACT_METRICS = ("act_mean", "act_std", "dead_fraction", "saturated_fraction")
 _SIGNAL_METRICS = frozenset({"signal_norm", "per_sample_grad_norm"})
 
 
@@ -48,16 +56,22 @@ _SIGNAL_METRICS = frozenset({"signal_norm", "per_sample_grad_norm"})
 class ProbedLayer:
     """One weight layer as the probe sees it.
 
+    `linear` is the module holding the weight: an nn.Linear or an nn.Conv2d.
     `activation` is the module whose forward input is u (what φ is applied
-    to) and output φ(u); None for a read-out, whose "activation" is its own
-    output (the logits) and whose derivative is 1 (never dead or saturated).
+    to) and output φ(u); None for a layer whose output is not passed through
+    φ (a read-out, an attention projection): its "activation" is its own
+    output and its derivative is 1 (never dead or saturated).
     """
 
     name: str
-    linear: nn.Linear
+    linear: nn.Module
     activation: nn.Module | None = None
     derivative: Callable[[Tensor], Tensor] | None = None
     max_derivative: float = 1.0
+
+    @property
+    def kind(self) -> str:
+        return "conv" if isinstance(self.linear, nn.Conv2d) else "linear"
 
 
 def discover_layers(model: nn.Module) -> list[ProbedLayer]:
@@ -72,9 +86,14 @@ def discover_layers(model: nn.Module) -> list[ProbedLayer]:
     return [ProbedLayer(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
 
 
-def norm64(t: Tensor) -> Tensor:
-    """‖t‖₂ accumulated in float64 (a 0-d float64 tensor on t's device)."""
-    return torch.linalg.vector_norm(t, dtype=F64)
+class _Capture:
+    """What the hooks of one recorded step kept, per layer: references only."""
+
+    def __init__(self, n_layers: int) -> None:
+        self.x: list[list[Tensor]] = [[] for _ in range(n_layers)]  # weight-layer inputs, one per call
+        self.g: list[list[Tensor | None]] = [[] for _ in range(n_layers)]  # ∂L/∂z per call (backward fills)
+        self.act: list[list[tuple[Tensor, Tensor | None]]] = [[] for _ in range(n_layers)]  # (φ(u), u)
+        self.hidden: dict[int, Tensor] = {}  # t -> ∂L/∂h_t
 
 
 class GradientProbe:
@@ -89,20 +108,25 @@ class GradientProbe:
         unknown = set(metrics) - set(ALL_METRICS)
         if unknown:
             raise ValueError(f"unknown metrics: {sorted(unknown)}")
+        self.model = model
         self.layers = list(layers) if layers is not None else discover_layers(model)
         if not self.layers:
             raise ValueError("the model has no linear layers to probe")
-        self.metrics = tuple(metrics)
+        self.metrics = tuple(m for m in metrics if m != TIME_METRIC)
+        self._time = TIME_METRIC in metrics and hasattr(model, "on_hidden")
         weight = self.layers[0].linear.weight
         self._row = {m: i for i, m in enumerate(self.metrics)}
         # (n_metrics, n_layers): the one on-device record of the current step
         self._buf = torch.zeros(len(self.metrics), len(self.layers), dtype=F64, device=weight.device)
+        self._time_buf: Tensor | None = None  # (seq_len,) when the model has a time axis
         self._handles: list[RemovableHandle] = []
         self._weights = [layer.linear.weight for layer in self.layers]
         self._bias_layers = [i for i, layer in enumerate(self.layers) if layer.linear.bias is not None]
         self._bias_index = torch.tensor(self._bias_layers, dtype=torch.long, device=weight.device)
         self._before: list[Tensor] | None = None
+        self._snapshot: list[Tensor] | None = None  # reused buffers: a fresh 5 MB allocation each step page-faults
         self._weight_norms: Tensor | None = None
+        self._capture = _Capture(len(self.layers))
 
     # --- the recorded step ---------------------------------------------------
 
@@ -111,38 +135,107 @@ class GradientProbe:
         """Hooks for the forward pass of a recorded step (removed on exit)."""
         self._buf.zero_()
         self._before = self._weight_norms = None
-        wants_act = bool(_ACT_METRICS & set(self.metrics))
+        self._capture = _Capture(len(self.layers))
+        wants_act = bool(set(_ACT_METRICS) & set(self.metrics))
         wants_signal = bool(_SIGNAL_METRICS & set(self.metrics))
         for i, layer in enumerate(self.layers):
             if wants_signal or (wants_act and layer.activation is None):
-                self._handles.append(layer.linear.register_forward_hook(self._linear_hook(i)))
+                self._handles.append(layer.linear.register_forward_hook(self._linear_hook(i, wants_signal, wants_act)))
             if wants_act and layer.activation is not None:
                 self._handles.append(layer.activation.register_forward_hook(self._activation_hook(i)))
+        if self._time:
+            self.model.on_hidden = self._hidden_hook  # type: ignore[assignment]
         try:
             yield
         finally:
             for handle in self._handles:
                 handle.remove()
             self._handles.clear()
+            if self._time:
+                self.model.on_hidden = None  # type: ignore[assignment]
 
     @torch.no_grad()
     def after_backward(self) -> None:
-        """Weight and gradient norms (one batched call); snapshot W for update_ratio.
+        """Reduce what the step captured, then the weight and gradient norms.
 
         Call it before gradient clipping: grad_norm is the gradient the loss
         produced, not what the clipper let through.
         """
-        wanted = set(self.metrics)
+        capture, self._capture = self._capture, _Capture(len(self.layers))
+        rows = RowNorms()
+        self._forward_stats(capture, rows)
+        self._backward_stats(capture, rows)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """update_ratio = ‖W_after − W_before‖_F / ‖W_before‖_F (0 when both are 0)."""
+        if self._before is None or self._weight_norms is None:
+            return
+        torch._foreach_sub_(self._before, self._weights)  # in place: before ← before − after = −ΔW
+        moved = norms64(self._before)  # (n_layers,)
+        ratio = moved / self._weight_norms
+        self._put("update_ratio", torch.where(moved == 0, torch.zeros_like(ratio), ratio))
+        self._before = None
+
+    def read(self, *scalars: Tensor) -> tuple[dict[str, np.ndarray], list[float]]:
+        """Copy the record (and any 0-d tensors, e.g. the loss) to the host at once.
+
+        The rows hold one value per layer; `time_signal_norm`, when recorded,
+        one value per time step.
+        """
+        parts = [self._buf.flatten()]
+        if self._time_buf is not None:
+            parts.append(self._time_buf)
+        parts += [s.detach().reshape(1).to(F64) for s in scalars]
+        host = torch.cat(parts).cpu().numpy()  # the single device → host copy of this step
         n = len(self.layers)
+        rows = {m: host[i * n : (i + 1) * n].copy() for m, i in self._row.items()}
+        at = len(self.metrics) * n
+        if self._time_buf is not None:
+            rows[TIME_METRIC] = host[at : at + len(self._time_buf)].copy()
+            at += len(self._time_buf)
+        return rows, [float(v) for v in host[at:]]
+
+    # --- reductions ----------------------------------------------------------
+
+    def _forward_stats(self, capture: _Capture, rows: RowNorms) -> None:
+        if not set(_ACT_METRICS) & set(self.metrics):
+            return
+        zero = torch.zeros(len(_ACT_METRICS), dtype=F64, device=self._buf.device)
+        columns = []
+        for i, layer in enumerate(self.layers):
+            calls = capture.act[i]
+            if not calls:
+                columns.append(zero)
+                continue
+            if len(calls) == 1:  # no copy; the activation's row norms are shared with the next layer
+                a, u = calls[0]
+                stats = activation_stats(units_last(a, layer.linear), None if u is None else units_last(u, layer.linear),
+                                         layer.derivative, layer.max_derivative, a_rows=rows(a))
+            else:
+                a = torch.cat([units_last(t, layer.linear) for t, _ in calls])
+                u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])  # type: ignore[arg-type]
+                stats = activation_stats(a, u, layer.derivative, layer.max_derivative)
+            columns.append(torch.stack(stats))
+        stats = torch.stack(columns, dim=1)  # (4, n_layers)
+        for k, metric in enumerate(_ACT_METRICS):
+            self._put(metric, stats[k])
+
+    def _backward_stats(self, capture: _Capture, rows: RowNorms) -> None:
+        """All norms of the step in one batched call: weights, weight and bias
+        gradients, the signal of every call of every layer, the hidden states."""
+        wanted, n = set(self.metrics), len(self.layers)
         need_w = bool({"weight_norm", "update_ratio"} & wanted)
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in self._weights]
         biases = [self.layers[i].linear.bias for i in self._bias_layers]
         bias_grads = [b.grad if b.grad is not None else torch.zeros_like(b) for b in biases]  # type: ignore[union-attr]
+        single = [i for i in range(n) if len(capture.g[i]) == 1 and capture.g[i][0] is not None]
+        signals = [(i, g) for i in range(n) if i not in single for g in capture.g[i] if g is not None]
+        signals = signals if "signal_norm" in wanted else []
+        hidden = [capture.hidden[t] for t in sorted(capture.hidden)] if self._time else []
         tensors = (self._weights if need_w else []) + (grads if "grad_norm" in wanted else [])
-        tensors += bias_grads if "bias_grad_norm" in wanted else []
-        if not tensors:
-            return
-        norms = torch.stack(torch._foreach_norm(tensors, 2, dtype=F64))  # (n_tensors,)
+        tensors += (bias_grads if "bias_grad_norm" in wanted else []) + [g for _, g in signals] + hidden
+        norms = norms64(tensors) if tensors else self._buf[0]
         at = 0
         if need_w:
             self._weight_norms = norms[:n]
@@ -151,88 +244,73 @@ class GradientProbe:
         if "grad_norm" in wanted:
             self._put("grad_norm", norms[at : at + n])
             at += n
-        if "bias_grad_norm" in wanted and self._bias_layers:
-            self._buf[self._row["bias_grad_norm"]].index_copy_(0, self._bias_index, norms[at:])
+        if "bias_grad_norm" in wanted:
+            if self._bias_layers:
+                self._buf[self._row["bias_grad_norm"]].index_copy_(0, self._bias_index, norms[at : at + len(bias_grads)])
+            at += len(bias_grads)
+        if "signal_norm" in wanted and (single or signals):  # one call: ‖g‖ = ‖(‖g_a‖)_a‖
+            singles = [torch.linalg.vector_norm(rows(capture.g[i][0])) for i in single]  # type: ignore[arg-type]
+            self._put_signal(torch.cat([norms[at : at + len(signals)], torch.stack(singles) if singles else norms[:0]]),
+                             [i for i, _ in signals] + single)
+            at += len(signals)
+        if self._time:
+            self._time_buf = norms[at:].clone() if hidden else torch.zeros(0, dtype=F64, device=self._buf.device)
+        if "per_sample_grad_norm" in wanted:
+            self._per_sample(capture, rows)
         if "update_ratio" in wanted:
-            self._before = [w.detach().clone() for w in self._weights]
+            if self._snapshot is None:
+                self._snapshot = [torch.empty_like(w) for w in self._weights]
+            torch._foreach_copy_(self._snapshot, [w.detach() for w in self._weights])
+            self._before = self._snapshot
 
-    @torch.no_grad()
-    def after_step(self) -> None:
-        """update_ratio = ‖W_after − W_before‖_F / ‖W_before‖_F (0 when both are 0)."""
-        if self._before is None or self._weight_norms is None:
+    def _put_signal(self, norms: Tensor, owners: list[int]) -> None:
+        """signal_norm: per layer, √(Σ over its calls of ‖∂L/∂z‖²)."""
+        if len(set(owners)) == len(owners):  # one call per layer: no sum needed
+            self._buf[self._row["signal_norm"]].index_copy_(0, torch.tensor(owners, device=norms.device), norms)
             return
-        deltas = torch._foreach_sub(self._weights, self._before)
-        moved = torch.stack(torch._foreach_norm(deltas, 2, dtype=F64))  # (n_layers,)
-        ratio = moved / self._weight_norms
-        self._put("update_ratio", torch.where(moved == 0, torch.zeros_like(ratio), ratio))
-        self._before = None
+        sq = torch.zeros(len(self.layers), dtype=F64, device=norms.device)
+        sq.index_add_(0, torch.tensor(owners, device=norms.device), norms.square())
+        self._put("signal_norm", sq.sqrt())
 
-    def read(self, *scalars: Tensor) -> tuple[dict[str, np.ndarray], list[float]]:
-        """Copy the record (and any 0-d tensors, e.g. the loss) to the host at once."""
-        extra = [s.detach().reshape(()).to(F64) for s in scalars]
-        flat = torch.cat([self._buf.flatten(), torch.stack(extra)]) if extra else self._buf.flatten()
-        host = flat.cpu().numpy()  # the single device → host copy of this step
-        n = len(self.layers)
-        rows = {m: host[i * n : (i + 1) * n].copy() for m, i in self._row.items()}
-        return rows, [float(v) for v in host[len(self.metrics) * n :]]
+    def _per_sample(self, capture: _Capture, rows: RowNorms) -> None:
+        values = []
+        for i, layer in enumerate(self.layers):
+            pairs = [(g, x) for g, x in zip(capture.g[i], capture.x[i], strict=True) if g is not None]
+            if not pairs:
+                values.append(torch.zeros((), dtype=F64, device=self._buf.device))
+                continue
+            values.append(per_sample_norm([g for g, _ in pairs], [x for _, x in pairs], layer.linear, rows))
+        self._put("per_sample_grad_norm", torch.stack(values))
 
     # --- hooks ---------------------------------------------------------------
 
-    def _put(self, metric: str, value: Tensor, layer: int | None = None) -> None:
+    def _put(self, metric: str, value: Tensor) -> None:
         row = self._row.get(metric)
-        if row is None:
-            return
-        if layer is None:
+        if row is not None:
             self._buf[row].copy_(value)
-        else:
-            self._buf[row, layer] = value
 
-    def _linear_hook(self, i: int) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
+    def _linear_hook(self, i: int, wants_signal: bool, wants_act: bool) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
         def hook(module: nn.Module, inputs: tuple[Tensor, ...], z: Tensor) -> None:
-            x = inputs[0].detach()  # (B, in)
-            if self.layers[i].activation is None:
-                self._activation_stats(i, z.detach())
-            if z.requires_grad and _SIGNAL_METRICS & set(self.metrics):
-                z.register_hook(lambda g: self._signal(i, x, g))
+            capture = self._capture
+            if self.layers[i].activation is None and wants_act:
+                capture.act[i].append((z.detach(), None))
+            if not (wants_signal and z.requires_grad):
+                return
+            call = len(capture.g[i])
+            capture.x[i].append(inputs[0].detach())
+            capture.g[i].append(None)
+            z.register_hook(lambda g: capture.g[i].__setitem__(call, g))
 
         return hook
 
     def _activation_hook(self, i: int) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
         def hook(module: nn.Module, inputs: tuple[Tensor, ...], a: Tensor) -> None:
-            self._activation_stats(i, a.detach(), inputs[0].detach())
+            self._capture.act[i].append((a.detach(), inputs[0].detach()))
 
         return hook
 
-    @torch.no_grad()
-    def _activation_stats(self, i: int, a: Tensor, u: Tensor | None = None) -> None:
-        """act_mean and (population) act_std of φ(u) over every (example, unit) entry;
-        dead: units with φ'(u) = 0 for every example; saturated: (example, unit)
-        entries with |φ'(u)| below 1 % of sup |φ'|."""
-        a = a.to(F64)
-        mean = a.mean()
-        std = (a - mean).square().mean().sqrt()  # two passes; torch.std_mean is ~5× slower on CPU
-        self._put("act_mean", mean, i)
-        self._put("act_std", std, i)
-        layer = self.layers[i]
-        if u is None or layer.derivative is None:
-            return  # read-out: identity, never dead or saturated (already 0)
-        work = u if u.dtype in (torch.float32, F64) else u.float()
-        d = layer.derivative(work).abs().flatten(1)  # (B, units)
-        self._put("dead_fraction", (d == 0).all(dim=0).to(F64).mean(), i)
-        self._put("saturated_fraction", (d < SATURATION * layer.max_derivative).to(F64).mean(), i)
-
-    @torch.no_grad()
-    def _signal(self, i: int, x: Tensor, g: Tensor) -> None:
-        """g = ∂L/∂z (B, out); x the layer input (B, in).
-
-        per_sample_grad_norm: for a linear layer ∂L/∂W = Σ_a g_a x_aᵀ, and with
-        L the batch mean of the per-example losses ℓ_a, ∂ℓ_a/∂W = B·g_a x_aᵀ,
-        whose norm is B·‖g_a‖·‖x_a‖: exact, and no extra backward pass.
-        """
-        self._put("signal_norm", norm64(g), i)
-        if "per_sample_grad_norm" in self._row:
-            batch = g.shape[0]
-            g_rows = torch.linalg.vector_norm(g.flatten(1), dim=1, dtype=F64)  # (B,)
-            x_rows = torch.linalg.vector_norm(x.flatten(1), dim=1, dtype=F64)  # (B,)
-            # B · RMS_a(‖g_a‖‖x_a‖) = √B · ‖(‖g_a‖‖x_a‖)_a‖
-            self._put("per_sample_grad_norm", batch**0.5 * norm64(g_rows * x_rows), i)
+    def _hidden_hook(self, t: int, h: Tensor) -> None:
+        """Called by a model with a time axis for each hidden state h_t it makes."""
+        if h.requires_grad:
+            capture = self._capture
+            h.register_hook(lambda g: capture.hidden.__setitem__(t, g))

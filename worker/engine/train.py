@@ -73,7 +73,7 @@ def run_experiment(spec: ExperimentSpec, on_step: OnStep | None = None) -> RunRe
         trace = _train(spec, device, replay, stop_at=trace.first_bad)
     metric_names = list(trace.rows[0])
     metrics = {m: np.stack([row[m] for row in trace.rows]) for m in metric_names}
-    summary = summarise(trace.steps, trace.loss, trace.accuracy, metrics, n_hidden=spec.model.depth)
+    summary = summarise(trace.steps, trace.loss, trace.accuracy, metrics, n_hidden=len(trace.layers) - 1)
     return RunResult(
         layers=trace.layers, steps=trace.steps, loss=trace.loss, accuracy=trace.accuracy,
         metrics=metrics, summary=summary,
