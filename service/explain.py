@@ -13,8 +13,11 @@ from typing import Any
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def sci(value: float | None) -> str:
-    """3.1e-09 → '3×10⁻⁹'; ordinary magnitudes stay decimal."""
+def sci(value: float | str | None) -> str:
+    """3.1e-09 → '3×10⁻⁹'; ordinary magnitudes stay decimal; words (a remedy's
+    predicted verdict) pass through."""
+    if isinstance(value, str):
+        return value
     if value is None or not math.isfinite(value):
         return "—"
     if value == 0:

@@ -70,6 +70,14 @@ class CeleryEnqueue:
         self.app = make_celery(settings)
 
     def __call__(self, experiment_id: str, queue: str) -> None:
+        # One retry: kombu's SQLAlchemy transport can lose the race to create
+        # its queue row against another process (IntegrityError) on first use.
+        try:
+            self._send(experiment_id, queue)
+        except Exception:
+            self._send(experiment_id, queue)
+
+    def _send(self, experiment_id: str, queue: str) -> None:
         # The request id travels in the message headers into the worker's log lines.
         self.app.send_task(RUN_TASK, args=[experiment_id], queue=queue, retry=False,
                            headers={"request_id": request_id_var.get()})

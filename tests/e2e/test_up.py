@@ -125,3 +125,14 @@ def test_a_dead_worker_is_restarted_and_sigterm_stops_everything(running: Runnin
     assert "stopped" in running.output()
     with pytest.raises(requests.ConnectionError):
         requests.get(running.url + "/healthz", timeout=2)
+
+
+def test_submits_racing_the_worker_for_the_embedded_queue_are_all_published(running: Running):
+    """Several API processes and the worker create kombu's queue row on first use;
+    losing that race must not leave a job waiting for the sweeper."""
+    spec = {**DEEP_SIGMOID, "model": {**DEEP_SIGMOID["model"], "depth": 2}, "training": {"steps": 0}}
+    ids = [requests.post(f"{running.url}/api/v1/experiments", json=spec, headers=running.headers, timeout=10).json()["id"]
+           for _ in range(6)]
+    for experiment_id in ids:
+        assert _wait_terminal(running, experiment_id, timeout=30)["status"] == "succeeded"
+    assert "could not publish" not in running.output()

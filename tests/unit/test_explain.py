@@ -12,7 +12,8 @@ SPEC = {"model": {"depth": 30, "activation": "sigmoid"}}
 
 
 @pytest.mark.parametrize(("value", "text"), [(3.1e-9, "3.1×10⁻⁹"), (9.97e-9, "10⁻⁸"), (1e-3, "10⁻³"), (0.37, "0.37"),
-                                             (2000.0, "2000"), (2.5e5, "2.5×10⁵"), (0.0, "0"), (None, "—"), (float("nan"), "—")])
+                                             (2000.0, "2000"), (2.5e5, "2.5×10⁵"), (0.0, "0"), (None, "—"), (float("nan"), "—"),
+                                             ("healthy", "healthy")])
 def test_sci(value, text):
     assert sci(value) == text
 
