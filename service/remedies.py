@@ -202,16 +202,3 @@ def _unique(remedies: list[Remedy]) -> list[Remedy]:
             seen.add(key)
             out.append(remedy)
     return out
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: apply a JSON merge patch (null removes a member)."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result

@@ -8,7 +8,8 @@ reads these models too, and an API node must not need PyTorch.
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -173,3 +174,17 @@ def parameter_count(spec: ExperimentSpec) -> int:
         return (n_in + b) * gates * w + (m.depth - 1) * (w + b) * gates * w + m.depth * w * gates * w + readout
     # transformer: embedding, then q, k, v, o and a 4× MLP per block (see worker/engine/transformer.py)
     return (n_in + b) * w + m.depth * (4 * (w + b) * w + (w + b) * 4 * w + (4 * w + b) * w) + readout
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 (how remedies and reruns change a spec): objects merge
+    recursively, null deletes a member, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result

@@ -13,8 +13,9 @@ from flask import Response, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from service.explain import explain, sci
+from service.spec import apply_merge_patch
 from service.web import api, blueprint, check_csrf, signed_in
-from service.web.specs import apply_merge_patch, flatten, spec_differences
+from service.web.specs import flatten, spec_differences
 
 ACTIVE = ("queued", "running")
 

@@ -4,21 +4,7 @@ name fields) and the differences between specs (what compare highlights)."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: objects merge recursively, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
 
 
 def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -12,9 +12,9 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.spec import ExperimentSpec
+from service.spec import ExperimentSpec, apply_merge_patch
 from service.web import api, blueprint, signed_in
-from service.web.specs import apply_merge_patch, flatten, set_path
+from service.web.specs import flatten, set_path
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 

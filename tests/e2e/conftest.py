@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,13 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    tmp = tmp_path_factory.mktemp("up-shared")
+    with started_service(tmp_path_factory.mktemp("up-shared")) as running:
+        yield running
+
+
+@contextmanager
+def started_service(tmp: Path) -> Iterator[Service]:
+    """`gradatlas up` as a subprocess in `tmp`, ready to answer; stopped afterwards."""
     with fresh_database(tmp, SERVICES_DATABASE_URL) as database_url:
         broker_url = fresh_broker(tmp, SERVICES_BROKER_URL)
         home, port = tmp / "home", free_port()
@@ -85,7 +92,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def _ready(service: Service) -> bool:
     assert service.process.poll() is None, service.output()[-3000:]
     try:
-        return requests.get(service.url + "/readyz", timeout=2).status_code == 200
+        return requests.get(service.url + "/readyz", timeout=5).status_code == 200
     except requests.RequestException:  # refused while starting, or slow on a loaded machine: ask again
         return False
 

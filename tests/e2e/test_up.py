@@ -9,17 +9,15 @@ import io
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support import free_port, service_env, services_configured, stop_process, wait_for
+from tests.e2e.conftest import Service, started_service
+from tests.support import wait_for
 
 DEEP_SIGMOID = {
     "name": "deep-sigmoid", "tags": ["e2e"],
@@ -30,52 +28,14 @@ DEEP_SIGMOID = {
 }
 
 
-@dataclass
-class Running:
-    url: str
-    home: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {(self.home / 'token').read_text().strip()}"}
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 @pytest.fixture
-def running(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[Running]:
-    """Embedded defaults unless CI names PostgreSQL + Redis (then a fresh
-    database and a flushed Redis database)."""
-    home, port = tmp_path / "home", free_port()
-    if services_configured():
-        env = service_env(home, database_url, broker_url, heartbeat_interval_s=0.5)
-    else:
-        env = service_env(home, "", "", heartbeat_interval_s=0.5)
-    log = tmp_path / "up.log"
-    gradatlas = str(Path(sys.executable).parent / "gradatlas")
-    with open(log, "wb") as out:
-        process = subprocess.Popen([gradatlas, "up", "--port", str(port)], cwd=tmp_path,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Running(f"http://127.0.0.1:{port}", home, process, log)
-    try:
-        wait_for(lambda: _ready(server), timeout=90, what=f"gradatlas up to answer:\n{server.output()[-2000:]}")
-        yield server
-    finally:
-        stop_process(process, grace=30)
+def running(tmp_path: Path) -> Iterator[Service]:
+    """A `gradatlas up` of this test's own: these tests kill and stop it."""
+    with started_service(tmp_path) as service:
+        yield service
 
 
-def _ready(server: Running) -> bool:
-    assert server.process.poll() is None, server.output()[-3000:]
-    try:
-        return requests.get(server.url + "/readyz", timeout=5).status_code == 200
-    except requests.RequestException:  # not listening yet, or still starting up
-        return False
-
-
-def _wait_terminal(server: Running, experiment_id: str, timeout: float = 180) -> dict:
+def _wait_terminal(server: Service, experiment_id: str, timeout: float = 180) -> dict:
     def poll() -> dict | None:
         body = requests.get(f"{server.url}/api/v1/experiments/{experiment_id}", headers=server.headers, timeout=5).json()
         return body if body["status"] in ("succeeded", "failed", "cancelled") else None
@@ -83,7 +43,7 @@ def _wait_terminal(server: Running, experiment_id: str, timeout: float = 180) ->
     return wait_for(poll, timeout=timeout, interval=0.2, what=f"experiment {experiment_id}:\n{server.output()[-3000:]}")
 
 
-def test_submit_poll_and_read_back_a_deep_sigmoid_over_http(running: Running):
+def test_submit_poll_and_read_back_a_deep_sigmoid_over_http(running: Service):
     token_file = running.home / "token"
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
     assert requests.post(f"{running.url}/api/v1/experiments", json=DEEP_SIGMOID, timeout=5).status_code == 401
@@ -110,7 +70,7 @@ def test_submit_poll_and_read_back_a_deep_sigmoid_over_http(running: Running):
     assert len(grad) == 25 and float(grad[0]["value"]) == pytest.approx(profile["metrics"]["grad_norm"][0][0], rel=1e-6)
 
 
-def test_a_dead_worker_is_restarted_and_sigterm_stops_everything(running: Running):
+def test_a_dead_worker_is_restarted_and_sigterm_stops_everything(running: Service):
     worker_pid = int(re.findall(r"started worker \(pid (\d+)\)", running.output())[-1])
     os.killpg(worker_pid, signal.SIGKILL)
     wait_for(lambda: len(re.findall(r"started worker", running.output())) >= 2, timeout=30, what="the worker restart")
@@ -127,7 +87,7 @@ def test_a_dead_worker_is_restarted_and_sigterm_stops_everything(running: Runnin
         requests.get(running.url + "/healthz", timeout=2)
 
 
-def test_submits_racing_the_worker_for_the_embedded_queue_are_all_published(running: Running):
+def test_submits_racing_the_worker_for_the_embedded_queue_are_all_published(running: Service):
     """Several API processes and the worker create kombu's queue row on first use;
     losing that race must not leave a job waiting for the sweeper."""
     spec = {**DEEP_SIGMOID, "model": {**DEEP_SIGMOID["model"], "depth": 2}, "training": {"steps": 0}}

@@ -10,8 +10,8 @@ import pytest
 
 from service.experiments import publish
 from service.queue import CeleryEnqueue
-from service.remedies import merge_patch
 from service.spec import ExperimentSpec
+from service.spec import apply_merge_patch as merge_patch
 from tests.support import service_env, wait_for, worker_process
 
 

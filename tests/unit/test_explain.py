@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from service.explain import explain, sci
-from service.web.specs import apply_merge_patch, spec_differences
+from service.spec import apply_merge_patch
+from service.web.specs import spec_differences
 from tests.profiles import vanishing_summary
 
 SPEC = {"model": {"depth": 30, "activation": "sigmoid"}}

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.remedies import merge_patch, suggest
+from service.remedies import suggest
 from service.spec import ExperimentSpec
+from service.spec import apply_merge_patch as merge_patch
 
 
 def spec(model: dict[str, Any], **rest: Any) -> ExperimentSpec:
