@@ -1,0 +1,12 @@
+"""The team-history blueprints (issue 4), registered from one place so the
+app factory changes by a single call."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from service.api import edits
+
+    app.register_blueprint(edits.blueprint)
