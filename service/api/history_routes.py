@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from service.api import edits
+    from service.api import compare, edits
 
     app.register_blueprint(edits.blueprint)
+    app.register_blueprint(compare.blueprint)
