@@ -7,7 +7,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from service.api import compare, edits
+    from service.api import compare, edits, sweeps
 
     app.register_blueprint(edits.blueprint)
     app.register_blueprint(compare.blueprint)
+    app.register_blueprint(sweeps.blueprint)
