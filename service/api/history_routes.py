@@ -7,8 +7,9 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from service.api import compare, edits, sweeps
+    from service.api import compare, edits, imports, sweeps
 
     app.register_blueprint(edits.blueprint)
     app.register_blueprint(compare.blueprint)
     app.register_blueprint(sweeps.blueprint)
+    app.register_blueprint(imports.blueprint)

@@ -236,3 +236,18 @@ class GradientProbe:
             x_rows = torch.linalg.vector_norm(x.flatten(1), dim=1, dtype=F64)  # (B,)
             # B · RMS_a(‖g_a‖‖x_a‖) = √B · ‖(‖g_a‖‖x_a‖)_a‖
             self._put("per_sample_grad_norm", batch**0.5 * norm64(g_rows * x_rows), i)
+
+    # --- a user's own loop (worker/engine/export.py) ----------------------------
+
+    def record(self, step: int, loss: Tensor, accuracy: Tensor | float | None = None) -> dict[str, np.ndarray]:
+        """read() this step and keep it for to_import()."""
+        from worker.engine.export import record
+
+        return record(self, step, loss, accuracy)
+
+    def to_import(self, name: str = "", tags: Sequence[str] = (), notes: str = "",
+                  spec: dict | None = None) -> dict:
+        """The body of POST /api/v1/imports for everything record() kept."""
+        from worker.engine.export import to_import
+
+        return to_import(self, name, list(tags), notes, spec)
