@@ -91,6 +91,7 @@ class ExperimentRow(Base):
         Index("ix_experiments_status_published", "status", "published_at"),
         # History queries: filter on one hot field, sort newest first or by a ratio.
         Index("ix_experiments_activation_depth", "activation", "depth"),
+        Index("ix_experiments_activation_created", "activation", "created_at", "id"),
         Index("ix_experiments_owner_created", "owner", "created_at", "id"),
         Index("ix_experiments_verdict_created", "verdict", "created_at", "id"),
         Index("ix_experiments_signal_ratio", "signal_ratio_init", "id"),

@@ -95,3 +95,30 @@ def test_a_malformed_import_is_422(api):
     no_spec = {**train_in_a_plain_loop(), "spec": None}
     stored = client.post("/api/v1/imports", json=no_spec, headers=headers).get_json()
     assert stored["spec"]["model"]["arch"] == "custom" and stored["spec"]["model"]["depth"] == 3
+
+
+def test_the_readme_example_runs_and_imports(api, monkeypatch):
+    """The README's own-loop example, exactly as written, against this API."""
+    import io
+    import re
+    import sys
+    import types
+
+    from tests.support import ROOT
+
+    client, headers = api
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"### Your own model, your own loop.*?```python\n(.*?)```", readme, re.S).group(1)
+    posted = []
+
+    def post(url, json, headers):  # type: ignore[no-untyped-def]
+        response = client.post(url.removeprefix("http://127.0.0.1:8000"), json=json, headers=headers)
+        posted.append(response)
+        return types.SimpleNamespace(status_code=response.status_code, json=response.get_json)
+
+    monkeypatch.setitem(sys.modules, "requests", types.SimpleNamespace(post=post))
+    token = headers["Authorization"].removeprefix("Bearer ")
+    exec(compile(code, "README.md", "exec"), {"open": lambda *_: io.StringIO(token), "__name__": "readme"})
+    assert posted and posted[0].status_code == 201, posted[0].get_json()
+    found = client.get("/api/v1/experiments?filter=source = 'import' AND tags CONTAINS 'lecture'", headers=headers).get_json()
+    assert [item["name"] for item in found["items"]] == ["digits-own-loop"]

@@ -104,3 +104,18 @@ def test_the_table_as_csv(setup, store):
         ("0", "0.1", "succeeded", "healthy", "0.5"), ("1", "0.01", "queued", "", "")]
     assert client.get(f"/api/v1/sweeps/{sweep['id']}", headers=headers).get_json()["counts"] == {"queued": 1, "succeeded": 1}
     assert client.get("/api/v1/sweeps/nope", headers=headers).status_code == 404
+
+
+def test_openapi_describes_the_history_routes_from_their_models(setup):
+    client, _, _ = setup
+    document = client.get("/api/openapi.json").get_json()
+    for path, method in [("/api/v1/sweeps", "post"), ("/api/v1/sweeps/{sweep_id}", "get"), ("/api/v1/compare", "get"),
+                         ("/api/v1/imports", "post"), ("/api/v1/experiments/{experiment_id}", "patch"),
+                         ("/api/v1/experiments/{experiment_id}", "delete"), ("/api/v1/sweeps/{sweep_id}/table", "get")]:
+        assert method in document["paths"][path], (path, method)
+    assert "get" in document["paths"]["/api/v1/experiments/{experiment_id}"]
+    schemas = document["components"]["schemas"]
+    assert {"SweepRequest", "Sweep", "Comparison", "ImportBody", "ExperimentPatch"} <= set(schemas)
+    assert schemas["ExperimentPatch"]["additionalProperties"] is False
+    names = [p["name"] for p in document["paths"]["/api/v1/experiments"]["get"]["parameters"]]
+    assert {"filter", "order_by", "limit", "page_token"} <= set(names)
