@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
 
 import numpy as np
@@ -56,9 +55,11 @@ def main() -> None:
             alone = run_experiment(spec)
             for name, values in alone.metrics.items():
                 np.testing.assert_allclose(result.metrics[name], values, rtol=1e-3, atol=1e-7, err_msg=name)
-        seq = [timed(lambda specs=specs: [run_experiment(spec) for spec in specs]) for _ in range(args.repeats)]
-        bat = [timed(lambda specs=specs: run_batched(specs)) for _ in range(args.repeats)]
-        s, b = statistics.median(seq), statistics.median(bat)
+        seq, bat = [], []
+        for _ in range(args.repeats):  # interleaved, so both see the same background load
+            seq.append(timed(lambda specs=specs: [run_experiment(spec) for spec in specs]))
+            bat.append(timed(lambda specs=specs: run_batched(specs)))
+        s, b = min(seq), min(bat)  # the least disturbed run of each
         rows.append((batch_size, s, b, s / b))
         print(f"batch {batch_size}: sequential {s:.2f} s, batched {b:.2f} s, speed-up {s / b:.1f}x", flush=True)
     table = "\n".join(f"| {bs} | {s:.2f} s | {b:.2f} s | **{r:.1f}×** |" for bs, s, b, r in rows)
@@ -66,7 +67,7 @@ def main() -> None:
 
 `{'.venv/bin/python -m benchmarks.batched_sweep'}` — {args.points} MLP points (depth 10, width 64, tanh,
 100 steps, probe every 10 steps, all metrics), differing in seed, weight variance and learning rate;
-median of {args.repeats} runs, one process, `torch {torch.__version__}` on {platform.processor() or platform.machine()}
+best of {args.repeats} interleaved runs, one process, `torch {torch.__version__}` on {platform.processor() or platform.machine()}
 with {torch.get_num_threads()} threads ({os.cpu_count()} cores, shared with other work while measured).
 Profiles of the batched points equal their solo runs (checked: rtol 1e-3, atol 1e-7 in float32).
 
@@ -77,9 +78,9 @@ Profiles of the batched points equal their solo runs (checked: rtol 1e-3, atol 1
 Target ≥ 6×: **not met on this CPU**. The batched run does the same arithmetic in P-wide `baddbmm`s; what
 it saves is the per-step Python, dispatch and probe overhead of P separate models. At width 64 and a
 minibatch of 128 the matrix products themselves dominate on two CPU cores, so the gain is bounded by that
-overhead share (measured 1.4× with one thread, 2.8× with two on a quiet machine; more under contention,
-where the sequential runs suffer most); with smaller per-point work (minibatch 32) it grows, and on a GPU,
-where P small models are launch-bound, it is expected to be far larger (not measured: no GPU here).
+overhead share (with one intra-op thread we measured only 1.4× at minibatch 128); with smaller per-point
+work (minibatch 32) it grows, and on a GPU, where P small models are launch-bound, it is expected to be far
+larger (not measured: this task had no GPU).
 """)
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import delete, select
 
 from service.db.models import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
 from service.resources import Experiment
-from service.store import SUMMARY_COLUMNS, Store, _to_experiment, _write_profile, new_id, tag_rows, utcnow
+from service.rows import new_id, tag_rows
+from service.store import SUMMARY_COLUMNS, Store, _to_experiment, _write_profile, utcnow
 
 
 class ExperimentPatch(BaseModel):

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from service import profile_codec
-from service.db.models import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
+from service.db.models import ExperimentRow, ProfileArrayRow, ProfileRow
 from service.db.session import make_engine, managed_session_maker
 from service.resources import (
     TERMINAL,
@@ -31,6 +31,7 @@ from service.resources import (
     Progress,
     SweepReport,
 )
+from service.rows import experiment_row, tag_rows
 from service.spec import ExperimentSpec
 
 SUMMARY_COLUMNS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final",
@@ -50,10 +51,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def new_id() -> str:
-    return secrets.token_hex(12)
 
 
 class Store:
@@ -242,24 +239,6 @@ class Store:
             ).all()
             report.republish.extend((row.id, row.queue) for row in lost)
         return report
-
-
-def experiment_row(spec: ExperimentSpec, owner: str, queue: str, **extra: Any) -> ExperimentRow:
-    """A new `queued` row with the spec's hot fields copied into their columns."""
-    model, training = spec.model, spec.training
-    return ExperimentRow(
-        id=new_id(), name=spec.name, tags=list(spec.tags), notes=spec.notes, owner=owner,
-        queue=queue, status="queued", attempt=0, spec=spec.model_dump(mode="json"),
-        progress_step=0, progress_total=spec.training.steps, created_at=utcnow(),
-        arch=model.arch, depth=model.depth, width=model.width,
-        activation=model.activation, init_scheme=model.init.scheme,
-        data_name=spec.data.name, optimizer=training.optimizer, lr=training.lr, weight_var=model.init.weight_var,
-        **extra,
-    )
-
-
-def tag_rows(experiment_id: str, tags: list[str]) -> list[ExperimentTagRow]:
-    return [ExperimentTagRow(experiment_id=experiment_id, tag=tag) for tag in sorted(set(tags))]
 
 
 def _held(claim: Claim) -> tuple[Any, ...]:

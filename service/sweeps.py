@@ -26,8 +26,9 @@ from service.errors import ApiError
 from service.experiments import Enqueue, check_quota, parse_spec
 from service.fields import TOP_LEVEL, all_fields
 from service.queue import queue_for
+from service.rows import experiment_row, new_id, tag_rows
 from service.settings import Settings
-from service.store import Store, experiment_row, new_id, tag_rows, utcnow
+from service.store import Store, utcnow
 
 MAX_POINTS = 1000
 

@@ -15,6 +15,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from service.resources import Claim
 from service.settings import Settings
 from service.spec import ExperimentSpec
@@ -79,10 +81,11 @@ def run_claimed_batch(claims: list[Claim], settings: Settings) -> None:
             for claim, spec, result in zip(claims, specs, results, strict=True):
                 if claim.experiment_id not in leases.stopped:
                     log.info("batch point %s: %s", claim.experiment_id, _complete(claim, spec, result, settings))
-        except StopRun as stop:
+        except (StopRun, SoftTimeLimitExceeded) as stop:
+            reason = stop.reason if isinstance(stop, StopRun) else "timeout"
             for claim, spec in zip(claims, specs, strict=True):
                 if claim.experiment_id not in leases.stopped:
-                    log.info("batch point %s: %s", claim.experiment_id, _stopped(claim, stop.reason, spec))
+                    log.info("batch point %s: %s", claim.experiment_id, _stopped(claim, reason, spec))
             return
         except Exception as exc:  # the worker's own fault, recorded on every point not yet written
             log.exception("batch of %d failed", len(claims))

@@ -49,3 +49,22 @@ def test_a_sweep_runs_batched_through_a_real_worker(settings, store, tmp_path: P
     for name, values in alone.metrics.items():
         np.testing.assert_allclose(np.array(profile.metrics[name], dtype=float), values, rtol=1e-4, atol=1e-7, err_msg=name)
     np.testing.assert_allclose(profile.loss, alone.loss, rtol=1e-6)
+
+
+def test_cancelling_one_point_of_a_running_batch_leaves_the_others_to_finish(settings, store, tmp_path: Path):
+    app = create_app(settings, store=store)
+    _, token = app.extensions["gradatlas"].tokens.create("alice")
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    base = {**BASE, "training": {"steps": 4000}, "probe": {"every": 1000}}
+    sweep = client.post("/api/v1/sweeps", json={"base": base, "seeds": [0, 1, 2]}, headers=headers).get_json()
+    victim, *others = [row["experiment_id"] for row in sweep["table"]]
+    env = service_env(settings.home, settings.database_url, settings.broker_url, heartbeat_interval_s=0.3)
+    with worker_process(env, tmp_path / "worker.log"):
+        wait_for(lambda: store.get_experiment(victim).progress.step > 0, timeout=120, what="the batch to start")
+        assert client.post(f"/api/v1/experiments/{victim}/cancel", headers=headers).status_code == 200
+        wait_for(lambda: store.get_experiment(victim).status == "cancelled", timeout=30, what="the cancel")
+        assert all(store.get_experiment(i).status == "running" for i in others)
+        wait_for(lambda: all(store.get_experiment(i).status == "succeeded" for i in others), timeout=180, what="the rest")
+    assert store.get_profile(victim) is None and store.get_experiment(victim).reason == "cancelled"
+    assert all(store.get_profile(i).steps[-1] == 3999 for i in others)
