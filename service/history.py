@@ -126,7 +126,8 @@ def sort_keys(order_by: str, dialect: str) -> list[SortKey]:
         nullable = field.nullable and field.column not in NOT_NULL_COLUMNS
         out.append(SortKey(field, key.descending, expression, nullable))
     if "id" not in seen:  # the tie-breaker that makes the order total
-        out.append(SortKey(all_fields()["id"], out[-1].descending, _text(ExperimentRow.id, dialect), False))
+        id_column: ColumnElement[Any] = ExperimentRow.id  # type: ignore[assignment]
+        out.append(SortKey(all_fields()["id"], out[-1].descending, _text(id_column, dialect), False))
     return out
 
 
@@ -137,9 +138,11 @@ def _ordering(key: SortKey) -> Any:
 
 def _after(keys: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after `values` in the order of `keys` (NULLs last)."""
-    branches, equal_so_far = [], []
+    branches: list[ColumnElement[bool]] = []
+    equal_so_far: list[ColumnElement[bool]] = []
     for key, value in zip(keys, values, strict=True):
         expression = key.expression
+        after: ColumnElement[bool]
         if value is None:
             after, equal = false(), expression.is_(None)
         else:

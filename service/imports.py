@@ -81,7 +81,7 @@ def import_profile(body: Any, owner: str, store: Store) -> Experiment:
     if spec is not None:
         document = spec.model_dump(mode="json")
         m, t = spec.model, spec.training
-        hot = {"arch": m.arch, "depth": m.depth, "width": m.width, "activation": m.activation, "init_scheme": m.init.scheme,
+        hot: dict[str, Any] = {"arch": m.arch, "depth": m.depth, "width": m.width, "activation": m.activation, "init_scheme": m.init.scheme,
                "data_name": spec.data.name, "optimizer": t.optimizer, "lr": t.lr, "weight_var": m.init.weight_var}
     else:
         width = max((layer.shape[0] for layer in profile.layers if layer.shape), default=0)

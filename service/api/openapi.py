@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from service.api import openapi_history as history_openapi
@@ -16,7 +17,7 @@ from service.spec import ExperimentSpec
 blueprint = Blueprint("openapi", __name__)
 
 REF = "#/components/schemas/{model}"
-MODELS = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse, *history_openapi.MODELS)
+MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse, *history_openapi.MODELS)
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -195,12 +195,12 @@ def run_batched(specs: list[ExperimentSpec], on_step: OnStep | None = None) -> l
     finite = finite_run.cpu().numpy()
     environment = {"torch": torch.__version__, "device": str(device), "dtype": first.dtype, "batched": len(specs)}
     results = []
-    for p, spec in enumerate(specs):
-        if finite[p] < max(n_steps, 1):  # diverged: the solo engine pins the first bad step
+    for point, spec in enumerate(specs):
+        if finite[point] < max(n_steps, 1):  # diverged: the solo engine pins the first bad step
             results.append(run_experiment(spec))
             continue
-        metric_rows = {m: np.stack([r[p, k] for r in rows]) for k, m in enumerate(metrics)}
-        loss_p, acc_p = [float(v[p]) for v in losses], [float(v[p]) for v in accuracies]
+        metric_rows = {m: np.stack([r[point, k] for r in rows]) for k, m in enumerate(metrics)}
+        loss_p, acc_p = [float(v[point]) for v in losses], [float(v[point]) for v in accuracies]
         summary = summarise(steps, loss_p, acc_p, metric_rows, n_hidden=depth)
         results.append(RunResult(layers=stack.layer_table, steps=list(steps), loss=loss_p, accuracy=acc_p,
                                  metrics=metric_rows, summary=summary, environment=environment))
