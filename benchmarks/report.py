@@ -1,18 +1,34 @@
-"""Write one benchmark's section of BENCHMARKS.md, leaving the others alone."""
+"""Writes one benchmark's section of BENCHMARKS.md, between markers, so each
+script owns its section and re-running it replaces only that."""
 
 from __future__ import annotations
 
+import os
+import platform
 import re
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
-PATH = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+HEADER = "# Benchmarks\n\nEvery figure here is written by a script in `benchmarks/`, with the command that produced it.\n"
 
 
-def write_section(key: str, body: str) -> None:
-    """Replace (or append) the text between `<!-- key -->` markers."""
-    start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
-    text = PATH.read_text() if PATH.exists() else "# Benchmarks\n\nFigures written by the scripts in `benchmarks/`.\n"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    PATH.write_text(text)
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = cpu
+    return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def write_section(name: str, body: str) -> None:
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = (f"<!-- {name}:start -->\n{body.rstrip()}\n\n"
+               f"Command: `{command}` · machine: {machine()} · {stamp}\n<!-- {name}:end -->")
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
+    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    BENCHMARKS.write_text(text)

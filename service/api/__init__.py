@@ -46,10 +46,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.register_blueprint(experiments.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(openapi.blueprint)
-    from service.api import history_routes
+    logging.getLogger("gradatlas").setLevel(logging.INFO)
+    from service.api import history_routes  # issue 4: query, edit, compare, sweeps, imports
 
     history_routes.register(app)
-    logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app
 
 

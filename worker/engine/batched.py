@@ -33,6 +33,9 @@ from worker.engine.seeding import derive_seed
 from worker.engine.train import DTYPES, OnStep, RunResult, is_recorded, resolve_device, run_experiment
 
 F64 = torch.float64
+# What an MLP's probe records per layer (a time axis' metrics do not apply).
+LAYER_METRICS = frozenset({"grad_norm", "bias_grad_norm", "signal_norm", "weight_norm", "update_ratio", "act_mean",
+                           "act_std", "per_sample_grad_norm", "dead_fraction", "saturated_fraction"})
 
 
 def can_batch(specs: list[ExperimentSpec]) -> bool:
@@ -135,7 +138,7 @@ def run_batched(specs: list[ExperimentSpec], on_step: OnStep | None = None) -> l
     device = resolve_device(first.device)
     stack = _Stack(specs, device)
     n_steps, t = first.training.steps, first.training
-    metrics = [m for m in first.recorded_metrics() if n_steps > 0 or m != "update_ratio"]
+    metrics = [m for m in first.recorded_metrics() if m in LAYER_METRICS and (n_steps > 0 or m != "update_ratio")]
     info = activation_info(first.model.activation)
     act = info.make()
     n_layers, depth = len(stack.weights), first.model.depth
