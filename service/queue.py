@@ -13,6 +13,7 @@ from service.spec import ExperimentSpec
 
 RUN_TASK = "worker.tasks.run_experiment"
 SWEEP_TASK = "worker.tasks.sweep"
+BATCH_TASK = "worker.tasks.run_batch"  # same-shaped sweep points, run as one model
 # The sweeper gets its own queue so a worker can serve it beside (or instead of) experiments.
 MAINTENANCE_QUEUE = "maintenance"
 
@@ -81,6 +82,10 @@ class CeleryEnqueue:
         # The request id travels in the message headers into the worker's log lines.
         self.app.send_task(RUN_TASK, args=[experiment_id], queue=queue, retry=False,
                            headers={"request_id": request_id_var.get()})
+
+    def batch(self, experiment_ids: list[str], queue: str) -> None:
+        """One task for points that can run as one vectorised model."""
+        self.app.send_task(BATCH_TASK, args=[experiment_ids], queue=queue, retry=False)
 
     def ping(self) -> None:
         with self.app.connection_for_write() as connection:

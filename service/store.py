@@ -31,9 +31,11 @@ from service.resources import (
     Progress,
     SweepReport,
 )
+from service.rows import experiment_row, tag_rows
 from service.spec import ExperimentSpec
 
-SUMMARY_COLUMNS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final")
+SUMMARY_COLUMNS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final",
+                   "layer_gain_init", "final_loss", "final_accuracy")
 
 
 class Conflict(Exception):
@@ -49,10 +51,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def new_id() -> str:
-    return secrets.token_hex(12)
 
 
 class Store:
@@ -71,16 +69,10 @@ class Store:
     # --- submit, read, list -------------------------------------------------
 
     def create_experiment(self, spec: ExperimentSpec, owner: str, queue: str) -> Experiment:
-        model = spec.model
-        row = ExperimentRow(
-            id=new_id(), name=spec.name, tags=list(spec.tags), notes=spec.notes, owner=owner,
-            queue=queue, status="queued", attempt=0, spec=spec.model_dump(mode="json"),
-            progress_step=0, progress_total=spec.training.steps, created_at=utcnow(),
-            arch=model.arch, depth=model.depth, width=model.width,
-            activation=model.activation, init_scheme=model.init.scheme,
-        )
+        row = experiment_row(spec, owner, queue)
         with self.session() as session:
             session.add(row)
+            session.add_all(tag_rows(row.id, row.tags))
             session.flush()
             return _to_experiment(row)
 

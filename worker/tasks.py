@@ -127,6 +127,11 @@ def _run(claim: Claim, spec: ExperimentSpec, lease: Lease, deadline: float, sett
         log.exception("experiment %s failed (%s)", claim.experiment_id, reason)
         store().finish(claim, "failed", reason, f"{type(exc).__name__}: {exc}")
         return f"failed ({reason})"
+    return _complete(claim, spec, result, settings)
+
+
+def _complete(claim: Claim, spec: ExperimentSpec, result: Any, settings: Settings) -> str:
+    """Summary (with the theory), profile and `succeeded`, guarded by the lease."""
     theory = mean_field_theory(spec)
     summary = summarise(result.steps, result.loss, result.accuracy, result.metrics, n_hidden=len(result.layers) - 1,
                         vanishing_threshold=settings.vanishing_threshold, exploding_threshold=settings.exploding_threshold,
@@ -181,3 +186,34 @@ def sweep() -> dict[str, int]:
         log.info("sweeper: republished %d, requeued %d, failed %d",
                  len(report.republish), len(report.requeued), len(report.failed))
     return {"republished": len(report.republish), "requeued": len(report.requeued), "failed": len(report.failed)}
+
+
+from service.queue import BATCH_TASK  # noqa: E402  (kept apart: the batch task is issue 4's)
+
+
+@app.task(name=BATCH_TASK)
+def run_batch(experiment_ids: list[str]) -> None:
+    """Same-shaped sweep points as one vectorised model (worker/engine/batched.py).
+
+    Each row is still claimed with its own lease, heartbeated, and completed
+    with its own profile under that lease; a row that is no longer queued (a
+    duplicate delivery, a cancel) is simply not in the batch. Points that
+    cannot batch after all run one by one through run_experiment.
+    """
+    from worker.batch import run_claimed_batch
+
+    specs = {}
+    for experiment_id in experiment_ids:
+        experiment = store().get_experiment(experiment_id)
+        if experiment is not None and experiment.status == "queued":
+            specs[experiment_id] = ExperimentSpec.model_validate(experiment.spec)
+    from worker.engine.batched import can_batch
+
+    if len(specs) < 2 or not can_batch(list(specs.values())):
+        for experiment_id in specs:
+            run_experiment(experiment_id)
+        return
+    claims = [claim for claim in (store().claim(i, _environment()) for i in specs) if claim is not None]
+    log.info("batch of %d claimed (%d asked)", len(claims), len(experiment_ids))
+    if claims:
+        run_claimed_batch(claims, get_settings())

@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
 
     app.register_blueprint(theory.blueprint)
     logging.getLogger("gradatlas").setLevel(logging.INFO)
+    from service.api import history_routes  # issue 4: query, edit, compare, sweeps, imports
+
+    history_routes.register(app)
     return app
 
 

@@ -15,6 +15,8 @@ from service.api import services
 from service.api.auth import principal, require_owner
 from service.errors import ApiError
 from service.experiments import submit
+from service.history import query_experiments
+from service.query import QuerySyntaxError
 from service.resources import Experiment
 from service.store import Conflict
 
@@ -59,12 +61,23 @@ def get_experiment(experiment_id: str) -> Response:
 
 @blueprint.get("/experiments")
 def list_experiments() -> Response:
+    """History: `filter` and `order_by` in the query language of service.query."""
     limit = _limit(request.args.get("limit", "50"))
+    args = {name: request.args.get(name, "") for name in ("filter", "order_by")}
     try:
-        page = services().store.list_experiments(limit=limit, page_token=request.args.get("page_token") or None)
+        page = query_experiments(services().store, args["filter"], args["order_by"], limit,
+                                 request.args.get("page_token") or None)
+    except QuerySyntaxError as exc:
+        raise query_error(exc) from exc
     except ValueError as exc:
         raise ApiError(422, str(exc), [{"loc": ["query", "page_token"], "msg": str(exc)}]) from exc
     return jsonify(_dump(page))
+
+
+def query_error(exc: QuerySyntaxError) -> ApiError:
+    """422 with where the query failed and what was expected there."""
+    return ApiError(422, f"{exc.source} is not valid {exc}", [{"loc": ["query", exc.source], "msg": str(exc),
+                                                              "position": exc.position, "expected": exc.expected}])
 
 
 def _limit(raw: str) -> int:

@@ -7,15 +7,17 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from service.api import openapi_history as history_openapi
 from service.resources import ErrorResponse, Experiment, ExperimentPage, Profile
 from service.spec import ExperimentSpec
 
 blueprint = Blueprint("openapi", __name__)
 
 REF = "#/components/schemas/{model}"
-MODELS = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse)
+MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse, *history_openapi.MODELS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -34,6 +36,13 @@ ID_PARAM = {"name": "experiment_id", "in": "path", "required": True, "schema": {
 
 
 def _paths() -> dict[str, Any]:
+    paths = _core_paths()
+    for path, operations in history_openapi.paths().items():
+        paths.setdefault(path, {}).update(operations)
+    return paths
+
+
+def _core_paths() -> dict[str, Any]:
     return {
         "/api/v1/experiments": {
             "post": {"summary": "Submit an experiment", "operationId": "createExperiment",
@@ -42,7 +51,8 @@ def _paths() -> dict[str, Any]:
             "get": {"summary": "List experiments, newest first", "operationId": "listExperiments",
                     "parameters": [
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-                        {"name": "page_token", "in": "query", "schema": {"type": "string"}}],
+                        {"name": "page_token", "in": "query", "schema": {"type": "string"}},
+                        *history_openapi.list_parameters()],
                     "responses": {"200": _json("ExperimentPage", "a page"), **_errors(401, 422, 503)}},
         },
         "/api/v1/experiments/{experiment_id}": {

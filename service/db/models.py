@@ -71,12 +71,67 @@ class ExperimentRow(Base):
     signal_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
     grad_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
     grad_ratio_final: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Team history (issue 4): more hot spec and summary fields, and the sweep
+    # a row belongs to (its point index orders a sweep's table).
+    data_name: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    optimizer: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    lr: Mapped[float | None] = mapped_column(Float, nullable=True)
+    weight_var: Mapped[float | None] = mapped_column(Float, nullable=True)
+    layer_gain_init: Mapped[float | None] = mapped_column(Float, nullable=True)
+    final_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    final_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sweep_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("sweeps.id", ondelete="SET NULL", name="fk_experiments_sweep_id"), nullable=True
+    )
+    sweep_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         # Keyset pagination walks (created_at, id) newest first.
         Index("ix_experiments_created_id", "created_at", "id"),
         Index("ix_experiments_status_published", "status", "published_at"),
+        # History queries: filter on one hot field, sort newest first or by a ratio.
+        Index("ix_experiments_activation_depth", "activation", "depth"),
+        Index("ix_experiments_activation_created", "activation", "created_at", "id"),
+        Index("ix_experiments_owner_created", "owner", "created_at", "id"),
+        Index("ix_experiments_verdict_created", "verdict", "created_at", "id"),
+        Index("ix_experiments_signal_ratio", "signal_ratio_init", "id"),
+        Index("ix_experiments_grad_ratio_init", "grad_ratio_init", "id"),
+        Index("ix_experiments_final_loss", "final_loss", "id"),
+        Index("ix_experiments_lr", "lr"),
+        Index("ix_experiments_weight_var", "weight_var"),
+        Index("ix_experiments_sweep", "sweep_id", "sweep_index"),
     )
+
+
+class ExperimentTagRow(Base):
+    """One tag of an experiment: `tags CONTAINS 'x'` is an indexed EXISTS on
+    this table, the same SQL on SQLite and PostgreSQL (the JSON copy in
+    `experiments.tags` is what the resource shows)."""
+
+    __tablename__ = "experiment_tags"
+
+    experiment_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_experiment_tags_tag", "tag", "experiment_id"),)
+
+
+class SweepRow(Base):
+    """A grid or random sweep: its base spec and axes; its points are
+    experiments with `sweep_id` set (ordered by `sweep_index`)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    base: Mapped[dict[str, Any]] = mapped_column(JSON)
+    axes: Mapped[list[str]] = mapped_column(JSON)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ProfileArrayRow(Base):

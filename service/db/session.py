@@ -26,12 +26,15 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets the API read while the worker writes; the busy timeout makes
-    concurrent writers wait instead of failing at once."""
+    concurrent writers wait instead of failing at once; LIKE matches case as
+    PostgreSQL's does, so a history query means the same on both."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # LIKE is case-sensitive, as on PostgreSQL (history queries must agree).
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
 
 

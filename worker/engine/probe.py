@@ -314,3 +314,18 @@ class GradientProbe:
         if h.requires_grad:
             capture = self._capture
             h.register_hook(lambda g: capture.hidden.__setitem__(t, g))
+
+    # --- a user's own loop (worker/engine/export.py) ----------------------------
+
+    def record(self, step: int, loss: Tensor, accuracy: Tensor | float | None = None) -> dict[str, np.ndarray]:
+        """read() this step and keep it for to_import()."""
+        from worker.engine.export import record
+
+        return record(self, step, loss, accuracy)
+
+    def to_import(self, name: str = "", tags: Sequence[str] = (), notes: str = "",
+                  spec: dict | None = None) -> dict:
+        """The body of POST /api/v1/imports for everything record() kept."""
+        from worker.engine.export import to_import
+
+        return to_import(self, name, list(tags), notes, spec)

@@ -1,0 +1,37 @@
+"""GET /api/v1/compare?ids=a,b,c[&metrics=grad_norm,signal_norm]."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from service.api import services
+from service.api.auth import authenticate
+from service.api.experiments import _found
+from service.compare import MAX_COMPARE, CannotAlign, compare
+from service.errors import ApiError
+from service.spec import ALL_METRICS
+
+blueprint = Blueprint("compare", __name__, url_prefix="/api/v1")
+blueprint.before_request(authenticate)
+
+
+def _list(name: str) -> list[str]:
+    return [part.strip() for part in request.args.get(name, "").split(",") if part.strip()]
+
+
+@blueprint.get("/compare")
+def compare_experiments() -> Response:
+    ids = _list("ids")
+    if not 2 <= len(ids) <= MAX_COMPARE or len(set(ids)) != len(ids):
+        raise ApiError(422, f"ids must name 2 to {MAX_COMPARE} different experiments, comma-separated",
+                       [{"loc": ["query", "ids"], "msg": f"got {len(ids)} ids ({len(set(ids))} different)"}])
+    metrics = _list("metrics") or None
+    unknown = sorted(set(metrics or []) - set(ALL_METRICS))
+    if unknown:
+        raise ApiError(422, f"unknown metrics {unknown}", [{"loc": ["query", "metrics"], "msg": f"choose from {list(ALL_METRICS)}"}])
+    experiments = [_found(experiment_id) for experiment_id in ids]
+    try:
+        comparison = compare(services().store, experiments, metrics)
+    except CannotAlign as exc:
+        raise ApiError(422, f"cannot align the experiments: {exc}", [{"loc": ["query", "ids"], "msg": str(exc)}]) from exc
+    return jsonify(comparison.model_dump(mode="json"))

@@ -1,0 +1,44 @@
+"""PATCH and DELETE of an experiment (owner or admin). A running experiment
+cannot be deleted (409): its worker still holds a lease on the row."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from service.api import services
+from service.api.auth import authenticate, require_owner
+from service.api.experiments import _found, json_body
+from service.errors import ApiError, validation_details
+from service.records import ExperimentPatch, delete_experiment, update_experiment
+
+blueprint = Blueprint("edits", __name__, url_prefix="/api/v1")
+blueprint.before_request(authenticate)
+
+
+@blueprint.patch("/experiments/<experiment_id>")
+def patch_experiment(experiment_id: str) -> Response:
+    require_owner(_found(experiment_id))
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "the patch must be a JSON object", [{"loc": [], "msg": "expected an object"}])
+    from pydantic import ValidationError
+
+    try:
+        patch = ExperimentPatch.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(422, "the patch is not valid (name, tags and notes can change)", validation_details(exc)) from exc
+    experiment = update_experiment(services().store, experiment_id, patch)
+    if experiment is None:
+        raise ApiError(404, f"no experiment {experiment_id!r}")
+    return jsonify(experiment.model_dump(mode="json"))
+
+
+@blueprint.delete("/experiments/<experiment_id>")
+def remove_experiment(experiment_id: str) -> tuple[str, int]:
+    experiment = _found(experiment_id)
+    require_owner(experiment)
+    if experiment.status == "running":
+        raise ApiError(409, "cannot delete a running experiment: cancel it first")
+    if not delete_experiment(services().store, experiment_id):
+        raise ApiError(404, f"no experiment {experiment_id!r}")
+    return "", 204

@@ -1,0 +1,20 @@
+"""POST /api/v1/imports: 201 with the stored experiment."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from service.api import services
+from service.api.auth import authenticate, principal
+from service.api.experiments import json_body
+from service.imports import import_profile
+
+blueprint = Blueprint("imports", __name__, url_prefix="/api/v1")
+blueprint.before_request(authenticate)
+
+
+@blueprint.post("/imports")
+def post_import() -> tuple[Response, int, dict[str, str]]:
+    experiment = import_profile(json_body(), principal().name, services().store)
+    location = url_for("experiments.get_experiment", experiment_id=experiment.id)
+    return jsonify(experiment.model_dump(mode="json")), 201, {"Location": location}

@@ -1,0 +1,237 @@
+"""Sweeps: one request, one experiment per point of a grid (and/or random
+draws) over a base spec.
+
+Every point is built and validated (spec and quota) before anything is
+stored, so a bad point rejects the whole sweep with its index and values
+and leaves no half-sweep behind. The rows are committed in one transaction,
+then published: same-shaped points as one batch task (`service.batching`),
+so the worker can run them as one vectorised model.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
+
+from service.batching import group_for_batches
+from service.db.models import ExperimentRow, SweepRow
+from service.errors import ApiError
+from service.experiments import Enqueue, check_quota, parse_spec
+from service.fields import TOP_LEVEL, all_fields
+from service.queue import queue_for
+from service.rows import experiment_row, new_id, tag_rows
+from service.settings import Settings
+from service.store import Store, utcnow
+
+MAX_POINTS = 1000
+
+
+class Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: float
+    max: float
+    log: bool = Field(False, description="draw uniformly in log space (min > 0)")
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.max < self.min or (self.log and self.min <= 0):
+            raise ValueError("need min ≤ max (and min > 0 for log)")
+        return self
+
+
+class RandomAxes(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    n: int = Field(ge=1, le=MAX_POINTS, validation_alias="n", description="number of draws (alias `samples`)")
+    ranges: dict[str, Range | list[Any]] = Field(description="path -> {min, max, log, integer} or a list to choose from")
+    seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _samples_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "samples" in data and "n" not in data:
+            data = {**data, "n": data["samples"]}
+            data.pop("samples")
+        return data
+
+
+class SweepRequest(BaseModel):
+    """POST /api/v1/sweeps: points = grid × random draws × seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("", max_length=200)
+    base: dict[str, Any] = Field(description="an experiment spec (ExperimentSpec) every point starts from")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="spec path -> values; the product is taken")
+    random: RandomAxes | None = None
+    seeds: list[int] | None = Field(None, description="every point once per seed (the `seed` axis)")
+
+
+class SweepRowOut(BaseModel):
+    index: int
+    values: dict[str, Any]
+    experiment_id: str
+    status: str
+    summary: dict[str, Any] | None
+
+
+class Sweep(BaseModel):
+    id: str
+    name: str
+    owner: str
+    axes: list[str]
+    n_points: int
+    created_at: datetime
+    counts: dict[str, int]
+    table: list[SweepRowOut] | None = None
+
+
+def _set(document: dict[str, Any], path: str, value: Any) -> None:
+    keys = path.split(".")
+    node = document
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ApiError(422, f"sweep axis {path!r} goes through a non-object")
+    node[keys[-1]] = value
+
+
+def _check_axes(paths: list[str]) -> None:
+    known = all_fields()
+    for path in paths:
+        if path not in known or path in TOP_LEVEL or path.startswith("summary."):
+            raise ApiError(422, f"{path!r} is not a spec field a sweep can vary",
+                           [{"loc": ["body", "axes", path], "msg": "use a dotted spec path such as model.depth"}])
+
+
+def points(request: SweepRequest) -> list[dict[str, Any]]:
+    """The axis values of every point, in a stable order."""
+    grid = list(request.grid.items())
+    combos = [dict(zip([k for k, _ in grid], values, strict=True)) for values in itertools.product(*[v for _, v in grid])]
+    if request.random is not None:
+        rng = random.Random(request.random.seed)
+        draws = [{path: _draw(rng, spec) for path, spec in request.random.ranges.items()} for _ in range(request.random.n)]
+        combos = [{**combo, **draw} for combo in combos for draw in draws]
+    if request.seeds:
+        combos = [{**combo, "seed": seed} for combo in combos for seed in request.seeds]
+    return combos
+
+
+def _draw(rng: random.Random, spec: Range | list[Any]) -> Any:
+    if isinstance(spec, list):
+        return rng.choice(spec)
+    if spec.log:
+        value = 10 ** rng.uniform(math.log10(spec.min), math.log10(spec.max))
+    else:
+        value = rng.uniform(spec.min, spec.max)
+    return round(value) if spec.integer else value
+
+
+def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings: Settings) -> Sweep:
+    request = SweepRequest.model_validate(body)
+    axes = list(request.grid) + (list(request.random.ranges) if request.random else []) + (["seed"] if request.seeds else [])
+    _check_axes(axes)
+    combos = points(request)
+    if not 1 <= len(combos) <= MAX_POINTS:
+        raise ApiError(422, f"a sweep has 1 to {MAX_POINTS} points; this one has {len(combos)}",
+                       [{"loc": ["body"], "msg": f"{len(combos)} points"}])
+    specs = []
+    for index, values in enumerate(combos):
+        document = copy.deepcopy(request.base)
+        for path, value in values.items():
+            _set(document, path, value)
+        try:
+            spec = parse_spec(document)
+            check_quota(spec, settings)
+        except ApiError as exc:
+            details = [{**d, "loc": ["points", index, *d.get("loc", [])]} for d in exc.details]
+            raise ApiError(422, f"point {index} ({_describe(values)}) is not valid: {exc.message}", details,
+                           code=exc.code) from exc
+        specs.append(spec)
+    sweep_id, now = new_id(), utcnow()
+    rows = []
+    with store.session() as session:
+        session.add(SweepRow(id=sweep_id, name=request.name, owner=owner, base=request.base, axes=axes,
+                             definition=request.model_dump(mode="json"), n_points=len(specs), created_at=now))
+        session.flush()
+        for index, spec in enumerate(specs):
+            if not spec.name:
+                spec = spec.model_copy(update={"name": f"{request.name or 'sweep'}[{index}]"})
+            row = experiment_row(spec, owner, queue_for(spec, settings), sweep_id=sweep_id, sweep_index=index)
+            session.add(row)
+            session.add_all(tag_rows(row.id, row.tags))
+            rows.append((row.id, row.queue, spec))
+    publish_points(rows, store, enqueue)
+    found = get_sweep(store, sweep_id)
+    assert found is not None
+    return found
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return ", ".join(f"{path}={value!r}" for path, value in values.items())
+
+
+def publish_points(rows: list[tuple[str, str, Any]], store: Store, enqueue: Enqueue) -> None:
+    """Publish after the commit; a batch task where the enqueue offers one.
+    A failure leaves rows `queued` for the sweeper, which runs them one by one."""
+    queue_of = {experiment_id: queue for experiment_id, queue, _ in rows}
+    for group in group_for_batches([(experiment_id, spec) for experiment_id, _, spec in rows]):
+        batch = getattr(enqueue, "batch", None)
+        try:
+            if batch is not None and len(group) > 1:
+                batch(group, queue_of[group[0]])
+            else:
+                for experiment_id in group:
+                    enqueue(experiment_id, queue_of[experiment_id])
+        except Exception:  # the broker is down: the sweeper publishes them later
+            continue
+        for experiment_id in group:
+            store.mark_published(experiment_id)
+
+
+def _counts(store: Store, sweep_id: str) -> dict[str, int]:
+    with store.session() as session:
+        rows = session.execute(select(ExperimentRow.status, func.count()).where(ExperimentRow.sweep_id == sweep_id)
+                               .group_by(ExperimentRow.status)).all()
+    return {status: int(n) for status, n in rows}
+
+
+def get_sweep(store: Store, sweep_id: str, with_table: bool = True) -> Sweep | None:
+    with store.session() as session:
+        sweep = session.get(SweepRow, sweep_id)
+        if sweep is None:
+            return None
+        table = None
+        if with_table:
+            found = session.execute(
+                select(ExperimentRow.id, ExperimentRow.sweep_index, ExperimentRow.status, ExperimentRow.spec, ExperimentRow.summary)
+                .where(ExperimentRow.sweep_id == sweep_id).order_by(ExperimentRow.sweep_index)).all()
+            table = [SweepRowOut(index=r.sweep_index, experiment_id=r.id, status=r.status, summary=r.summary,
+                                 values={axis: _get(r.spec, axis) for axis in sweep.axes}) for r in found]
+        out = Sweep(id=sweep.id, name=sweep.name, owner=sweep.owner, axes=sweep.axes, n_points=sweep.n_points,
+                    created_at=_utc(sweep.created_at), counts={}, table=table)
+    out.counts = _counts(store, sweep_id)
+    return out
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _get(document: dict[str, Any], path: str) -> Any:
+    node: Any = document
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def list_sweeps(store: Store, limit: int = 50) -> list[Sweep]:
+    with store.session() as session:
+        ids = session.scalars(select(SweepRow.id).order_by(SweepRow.created_at.desc(), SweepRow.id.desc()).limit(limit)).all()
+    return [sweep for sweep in (get_sweep(store, sweep_id, with_table=False) for sweep_id in ids) if sweep is not None]

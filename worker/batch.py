@@ -1,0 +1,94 @@
+"""Running claimed sweep points as one batch, with every lifecycle guarantee
+of a single run kept per row.
+
+One heartbeat thread renews every point's lease. A point whose cancel is
+requested is finished `cancelled` at once (its slot in the batch runs on,
+unused); a point whose lease is lost is left to whoever holds it now; when
+no point is left the batch stops. Each surviving point is completed on its
+own, under its own lease, with its own profile and summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from service.resources import Claim
+from service.settings import Settings
+from service.spec import ExperimentSpec
+from worker.engine.batched import run_batched
+from worker.tasks import StopRun, _complete, _stopped, store
+
+log = logging.getLogger("gradatlas.worker")
+
+
+@dataclass
+class Leases:
+    claims: list[Claim]
+    interval: float
+    total: int
+    step: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)  # experiment id -> why it left the batch
+    _done: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._beat, name="heartbeat-batch", daemon=True)
+
+    def __enter__(self) -> Leases:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def live(self) -> list[Claim]:
+        return [claim for claim in self.claims if claim.experiment_id not in self.stopped]
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.interval):
+            for claim in self.live():
+                try:
+                    beat = store().heartbeat(claim, self.step, self.total)
+                except Exception as exc:  # the database blinked: try again next beat
+                    log.warning("heartbeat for %s failed: %s", claim.experiment_id, exc)
+                    continue
+                if not beat.alive:
+                    self.stopped[claim.experiment_id] = "lease_lost"
+                elif beat.cancel_requested:
+                    store().finish(claim, "cancelled", "cancelled")
+                    self.stopped[claim.experiment_id] = "cancelled"
+
+
+def run_claimed_batch(claims: list[Claim], settings: Settings) -> None:
+    specs = [ExperimentSpec.model_validate(claim.spec) for claim in claims]
+    limit = min(spec.time_limit_s or settings.time_limit_s for spec in specs)
+    deadline = time.monotonic() + limit
+    with Leases(claims, settings.heartbeat_interval_s, specs[0].training.steps) as leases:
+        def on_step(done: int, total: int) -> None:
+            leases.step = done
+            if not leases.live():
+                raise StopRun("nothing left to run")
+            if time.monotonic() > deadline:
+                raise StopRun("timeout")
+
+        try:
+            results = run_batched(specs, on_step=on_step)
+            for claim, spec, result in zip(claims, specs, results, strict=True):
+                if claim.experiment_id not in leases.stopped:
+                    log.info("batch point %s: %s", claim.experiment_id, _complete(claim, spec, result, settings))
+        except (StopRun, SoftTimeLimitExceeded) as stop:
+            reason = stop.reason if isinstance(stop, StopRun) else "timeout"
+            for claim, spec in zip(claims, specs, strict=True):
+                if claim.experiment_id not in leases.stopped:
+                    log.info("batch point %s: %s", claim.experiment_id, _stopped(claim, reason, spec))
+            return
+        except Exception as exc:  # the worker's own fault, recorded on every point not yet written
+            log.exception("batch of %d failed", len(claims))
+            reason = "oom" if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" else "error"
+            for claim in leases.live():
+                store().finish(claim, "failed", reason, f"{type(exc).__name__}: {exc}")
