@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from service.client import Client
-from service.theory import predict
-from tests.e2e.conftest import SMALL_SIGMOID, Service, route_exists
+from tests.e2e.conftest import SMALL_SIGMOID, Service
 from tests.support import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -131,33 +130,27 @@ def test_history_badges_update_live_and_compare_overlays_profiles(page: Page, se
     page.check_clean()
 
 
-def _fake_sweep(ids: list[str]) -> dict[str, Any]:
-    """A tanh depth × weight-variance grid whose summaries follow mean-field
-    theory, shaped as the history issue's GET /api/v1/sweeps/{id}."""
-    table = []
-    for depth in (5, 10, 20, 40):
-        for weight_var in (0.25, 0.5, 1.0, 4.0, 16.0):
-            ratio = predict("tanh", weight_var, 0.0).gain ** (depth - 1)
-            verdict = "vanishing" if ratio < 1e-3 else "exploding" if ratio > 1e3 else "healthy"
-            table.append({"point": {"model.depth": depth, "model.init.weight_var": weight_var},
-                          "experiment_id": ids[len(table) % len(ids)], "status": "succeeded",
-                          "summary": {"verdict": verdict, "signal_ratio_init": ratio, "grad_ratio_init": ratio}})
-    return {"id": "fake", "name": "tanh-phase-diagram", "counts": {"succeeded": len(table)}, "table": table}
+TANH_PHASES = {
+    "name": "tanh-phase-diagram",
+    "base": {"model": {"arch": "mlp", "depth": 12, "width": 32, "activation": "tanh", "init": {"scheme": "normal"}},
+             "data": {"name": "gaussian", "input_dim": 32, "samples": 256, "batch_size": 64}, "training": {"steps": 0}},
+    "grid": {"model.depth": [12, 40], "model.init.weight_var": [0.25, 1.0, 8.0]},
+}
 
 
 def test_sweep_phase_diagram(page: Page, service: Service):
+    """A real sweep through the worker: vanishing at small weight variance,
+    exploding at large, each point a marker on the (depth, σ_w²) plane."""
+    client = Client(service.url, service.token)
+    sweep = client.wait_sweep(client.sweep(TANH_PHASES).id, timeout=180)
     p = page.page
-    if not route_exists(service, "GET", "/api/v1/sweeps/none"):
-        # The sweeps API belongs to the history issue: answer the page's data request with its documented shape.
-        ids = [e.id for e in Client(service.url, service.token).list(max_items=3)]
-        body = json.dumps(_fake_sweep(ids))
-        p.route("**/ui/api/sweeps/fake", lambda route: route.fulfill(status=200, content_type="application/json", body=body))
-    p.goto(service.url + "/sweeps/fake")
+    p.goto(f"{service.url}/sweeps/{sweep.id}")
     p.wait_for_selector("body[data-charts-ready='1']")
     traces = p.evaluate("document.getElementById('phase-chart').data.map(t => [t.name, t.marker.symbol, t.x.length])")
-    assert {name for name, _, _ in traces} == {"vanishing", "healthy", "exploding"}
-    assert sum(n for _, _, n in traces) == 20 and ["healthy", "circle"] == [t for t in traces if t[0] == "healthy"][0][:2]
-    assert p.locator("#sweep-table tbody tr").count() == 20
+    assert {"vanishing", "exploding"} <= {name for name, _, _ in traces}
+    assert sum(n for _, _, n in traces) == 6
+    assert ["vanishing", "triangle-down"] == [t for t in traces if t[0] == "vanishing"][0][:2]
+    assert p.locator("#sweep-table tbody tr").count() == 6
     page.shot("sweep.png")
     page.check_clean()
 

@@ -5,11 +5,10 @@
   const SYMBOLS = { healthy: "circle", vanishing: "triangle-down", exploding: "triangle-up", diverged: "x" };
   let rows = [], axes = [];
 
-  // The sweep table's rows carry their axis values; accept the likely shapes.
-  const pointOf = (r) => r.point || r.axes || r.params || r.values ||
-    Object.fromEntries(Object.entries(r).filter(([k]) => k.includes(".") || k === "seed"));
-  const summaryOf = (r) => r.summary || r;
-  const idOf = (r) => r.experiment_id || r.id;
+  // A row of GET /api/v1/sweeps/{id}'s table: {index, values: {axis: value}, experiment_id, status, summary}.
+  const pointOf = (r) => r.values;
+  const summaryOf = (r) => r.summary || {};
+  const idOf = (r) => r.experiment_id;
   const distinct = (axis) => [...new Set(rows.map((r) => pointOf(r)[axis]).map((v) => JSON.stringify(v)))]
     .map((v) => JSON.parse(v)).sort((a, b) => (typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b))));
 
