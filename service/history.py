@@ -27,6 +27,7 @@ from service.db.models import ExperimentRow, ExperimentTagRow
 from service.fields import Field, all_fields
 from service.query import BoolOp, Cond, Node, Not, OrderKey, QuerySyntaxError, parse_filter, parse_order_by
 from service.resources import ExperimentPage
+from service.store import aware
 
 DEFAULT_ORDER = "created_at desc"
 COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -177,9 +178,7 @@ def decode_token(token: str, keys: list[SortKey]) -> list[Any]:
 
 
 def _sort_value(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return value
+    return aware(value) if isinstance(value, datetime) else value
 
 
 def query_experiments(store: Any, filter_text: str = "", order_by: str = "", limit: int = 50,

@@ -96,6 +96,20 @@ class TokenInfo(BaseModel):
     revoked_at: datetime | None = None
 
 
+class TokenRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    admin: bool = False
+
+
+class NewToken(TokenInfo):
+    token: str = Field(description="the plaintext token: shown in this response only")
+
+
+class TokenList(BaseModel):
+    items: list[TokenInfo]
+
+
 class ErrorDetail(BaseModel):
     loc: list[str | int]
     msg: str

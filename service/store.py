@@ -46,7 +46,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -283,13 +283,13 @@ def _to_experiment(row: ExperimentRow) -> Experiment:
         reason=row.reason, error=row.error, attempt=row.attempt, cancel_requested=row.cancel_requested,
         progress=Progress(step=row.progress_step, total=row.progress_total),
         spec=row.spec, summary=row.summary, environment=row.environment,
-        created_at=_aware(row.created_at), started_at=_aware(row.started_at),  # type: ignore[arg-type]
-        finished_at=_aware(row.finished_at),
+        created_at=aware(row.created_at), started_at=aware(row.started_at),  # type: ignore[arg-type]
+        finished_at=aware(row.finished_at),
     )
 
 
 def encode_page_token(row: ExperimentRow) -> str:
-    raw = json.dumps([_aware(row.created_at).isoformat(), row.id])  # type: ignore[union-attr]
+    raw = json.dumps([aware(row.created_at).isoformat(), row.id])  # type: ignore[union-attr]
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

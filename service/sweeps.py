@@ -14,7 +14,7 @@ import copy
 import itertools
 import math
 import random
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -28,7 +28,7 @@ from service.fields import TOP_LEVEL, all_fields
 from service.queue import queue_for
 from service.rows import experiment_row, new_id, tag_rows
 from service.settings import Settings
-from service.store import Store, utcnow
+from service.store import Store, aware, utcnow
 
 MAX_POINTS = 1000
 
@@ -215,13 +215,9 @@ def get_sweep(store: Store, sweep_id: str, with_table: bool = True) -> Sweep | N
             table = [SweepRowOut(index=r.sweep_index, experiment_id=r.id, status=r.status, summary=r.summary,
                                  values={axis: _get(r.spec, axis) for axis in sweep.axes}) for r in found]
         out = Sweep(id=sweep.id, name=sweep.name, owner=sweep.owner, axes=sweep.axes, n_points=sweep.n_points,
-                    created_at=_utc(sweep.created_at), counts={}, table=table)
+                    created_at=aware(sweep.created_at), counts={}, table=table)
     out.counts = _counts(store, sweep_id)
     return out
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _get(document: dict[str, Any], path: str) -> Any:

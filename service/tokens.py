@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from service.db.models import TokenRow
 from service.resources import Principal, TokenInfo
-from service.store import Store, utcnow
+from service.store import Store, aware, utcnow
 
 PREFIX = "ga"
 
@@ -66,4 +66,5 @@ class Tokens:
 
 
 def _info(row: TokenRow) -> TokenInfo:
-    return TokenInfo(id=row.id, name=row.name, is_admin=row.is_admin, created_at=row.created_at, revoked_at=row.revoked_at)
+    return TokenInfo(id=row.id, name=row.name, is_admin=row.is_admin, created_at=aware(row.created_at),  # type: ignore[arg-type]
+                     revoked_at=aware(row.revoked_at))

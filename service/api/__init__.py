@@ -48,24 +48,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.before_request(guard_api)
     app.after_request(_echo_request_id)
     register_error_handlers(app)
-    from service.api import experiments, health, metrics, openapi, plots
-
-    app.register_blueprint(experiments.blueprint)
-    app.register_blueprint(plots.blueprint)
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(openapi.blueprint)
-    app.register_blueprint(metrics.blueprint)
-    app.after_request(metrics.count_request)
+    from service.api import experiments, health, history_routes, metrics, openapi, plots, theory, tokens
     from service.web import init_web
 
+    for module in (experiments, plots, theory, tokens, health, openapi, metrics):
+        app.register_blueprint(module.blueprint)
+    history_routes.register(app)  # query, edit, compare, sweeps, imports
+    app.after_request(metrics.count_request)
     init_web(app, settings.resolved_secret_key())
-    from service.api import theory
-
-    app.register_blueprint(theory.blueprint)
     logging.getLogger("gradatlas").setLevel(logging.INFO)
-    from service.api import history_routes  # issue 4: query, edit, compare, sweeps, imports
-
-    history_routes.register(app)
     return app
 
 

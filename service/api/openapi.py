@@ -11,13 +11,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from service.api import openapi_history as history_openapi
-from service.resources import ErrorResponse, Experiment, ExperimentPage, Profile
+from service.resources import ErrorResponse, Experiment, ExperimentPage, NewToken, Profile, TokenList, TokenRequest
 from service.spec import ExperimentSpec
 
 blueprint = Blueprint("openapi", __name__)
 
 REF = "#/components/schemas/{model}"
-MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse, *history_openapi.MODELS)
+MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse,
+                                       TokenRequest, NewToken, TokenList, *history_openapi.MODELS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -81,6 +82,18 @@ def _core_paths() -> dict[str, Any]:
                         {"name": "weight_var", "in": "query", "required": True, "schema": {"type": "number", "exclusiveMinimum": 0}},
                         {"name": "bias_var", "in": "query", "schema": {"type": "number", "minimum": 0, "default": 0}}],
                     "responses": {"200": {"description": "the prediction"}, **_errors(401, 422)}},
+        },
+        "/api/v1/tokens": {
+            "get": {"summary": "List tokens (admin)", "operationId": "listTokens",
+                    "responses": {"200": _json("TokenList", "every token, never its plaintext"), **_errors(401, 403, 503)}},
+            "post": {"summary": "Create a token (admin); its plaintext is in this response only", "operationId": "createToken",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TokenRequest")}}},
+                     "responses": {"201": _json("NewToken", "the new token"), **_errors(400, 401, 403, 415, 422, 503)}},
+        },
+        "/api/v1/tokens/{token_id}": {
+            "delete": {"summary": "Revoke a token (admin)", "operationId": "revokeToken",
+                       "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                       "responses": {"204": {"description": "revoked"}, **_errors(401, 403, 404, 503)}},
         },
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
         "/readyz": {"get": {"summary": "Readiness: database and broker", "security": [],

@@ -1,0 +1,40 @@
+"""/api/v1/tokens (admin): list, create and revoke API tokens. A new token's
+plaintext is in the creating response only; the database keeps its HMAC."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from pydantic import ValidationError
+
+from service.api import services
+from service.api.auth import require_admin
+from service.api.experiments import json_body
+from service.errors import ApiError, validation_details
+from service.resources import NewToken, TokenRequest
+
+blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
+
+
+@blueprint.get("/tokens")
+def list_tokens() -> Response:
+    require_admin()
+    return jsonify({"items": [info.model_dump(mode="json") for info in services().tokens.list()]})
+
+
+@blueprint.post("/tokens")
+def create_token() -> tuple[Response, int]:
+    require_admin()
+    try:
+        wanted = TokenRequest.model_validate(json_body())
+    except ValidationError as exc:
+        raise ApiError(422, "the token request is not valid", validation_details(exc)) from exc
+    info, plaintext = services().tokens.create(wanted.name, is_admin=wanted.admin)
+    return jsonify(NewToken(**info.model_dump(), token=plaintext).model_dump(mode="json")), 201
+
+
+@blueprint.delete("/tokens/<token_id>")
+def revoke_token(token_id: str) -> tuple[str, int]:
+    require_admin()
+    if not services().tokens.revoke(token_id):
+        raise ApiError(404, f"no active token {token_id!r}")
+    return "", 204
