@@ -109,6 +109,22 @@ def _sum(s: Tensor) -> Tensor:
     return flat.sum(1).to(F64) if exact else flat.sum(1, dtype=F64)
 
 
+def _centred_norms(s: Tensor, mean: Tensor, ws: Workspace) -> Tensor:
+    """(G,) ‖a − mean‖ per layer. Centring first keeps a near-constant layer's
+    small std exact: E[a²] − E[a]² in float32 would cancel every digit of it.
+    Layers whose result is outside the float32-safe range are redone in float64."""
+    shift = mean.to(s.dtype).reshape(-1, *[1] * (s.dim() - 1))
+    centred = torch.sub(s, shift, out=ws.get("centred", s, tuple(s.shape))).reshape(s.shape[0], -1)
+    if s.dtype == F64:
+        return torch.linalg.vector_norm(centred, dim=1)
+    if s.dtype == torch.float32 and not s.is_cuda:
+        norms = torch.linalg.vector_norm(centred, dim=1).to(F64)
+        for k in _suspect(norms):
+            norms[k] = torch.linalg.vector_norm(centred[k], dtype=F64)
+        return norms
+    return torch.linalg.vector_norm(centred, dim=1, dtype=F64)
+
+
 def _dead_saturated(s: Tensor, u: Tensor | None, item: ActItem, ws: Workspace) -> tuple[Tensor, Tensor]:
     """(G,) dead-unit and saturated-entry counts of a stack, exactly as
     probe_stats._dead_saturated counts them layer by layer."""
@@ -150,7 +166,7 @@ def activation_stats(items: list[ActItem], rows: RowNorms, ws: Workspace) -> lis
         for it, row in zip(group, r, strict=True):
             rows.put(it.a, row)
         mean = _sum(s) / numel
-        std = (r.square().sum(1) / numel - mean.square()).clamp(min=0).sqrt()
+        std = _centred_norms(s, mean, ws) / numel**0.5
         if first.u is None or first.derivative is None:
             dead = saturated = torch.zeros_like(mean)
         else:
