@@ -214,11 +214,36 @@ def per_sample_sq(g: Tensor, x: Tensor) -> Tensor:
     """
     if g.shape[1] == 1:
         return (torch.linalg.vector_norm(g[:, 0], dim=1, dtype=F64) * torch.linalg.vector_norm(x[:, 0], dim=1, dtype=F64)) ** 2
-    g64, x64 = g.to(F64), x.to(F64)
-    steps, n_out, n_in = g.shape[1], g.shape[2], x.shape[2]
+    explicit = g.shape[1] * (g.shape[2] + x.shape[2]) >= g.shape[2] * x.shape[2]
+    if explicit and g.dtype == torch.float32 and not g.is_cuda:
+        # the per-example gradient in float32, as autograd forms the batch one (the Gram
+        # form may cancel, so it stays float64); squares checked like norms64
+        fast = _per_sample_sq_in(g, x).to(F64)
+        if not _suspect(torch.stack(torch.aminmax(fast.sqrt()))):
+            return fast
+    return _per_sample_sq_in(g.to(F64), x.to(F64))
+
+
+def _per_sample_sq_in(g64: Tensor, x64: Tensor) -> Tensor:
+    """per_sample_sq in the inputs' own dtype."""
+    steps, n_out, n_in = g64.shape[1], g64.shape[2], x64.shape[2]
     if steps * (n_out + n_in) < n_out * n_in:
         return (torch.bmm(g64, g64.transpose(1, 2)) * torch.bmm(x64, x64.transpose(1, 2))).sum(dim=(1, 2))
     return torch.bmm(g64.transpose(1, 2), x64).square().sum(dim=(1, 2))
+
+
+def _conv_per_example(g: Tensor, x: Tensor, conv: nn.Conv2d) -> Tensor | None:
+    """(B,) float64 ‖∂ℓ_a/∂W‖/B of a float32 conv applied once, or None to take the float64 path.
+
+    The per-example gradient g_a (out, T) @ patches_aᵀ (T, in·k·k) in float32 with
+    no copies (bmm reads the transposed unfold as it lies), then its norm
+    checked like norms64. It costs about one more weight-gradient computation:
+    per-example norms of a conv have no rank-one shortcut.
+    """
+    cols = F.unfold(x, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)  # type: ignore[arg-type]
+    grads = torch.bmm(g.flatten(2), cols.transpose(1, 2))  # (B, out, in·k·k)
+    norms = torch.linalg.vector_norm(grads.flatten(1), dim=1).to(F64)
+    return None if _suspect(torch.stack(torch.aminmax(norms))) else norms
 
 
 def per_sample_norm(gs: Sequence[Tensor], xs: Sequence[Tensor], module: nn.Module, rows: RowNorms | None = None) -> Tensor:
@@ -231,6 +256,10 @@ def per_sample_norm(gs: Sequence[Tensor], xs: Sequence[Tensor], module: nn.Modul
     """
     if rows is not None and len(gs) == 1 and gs[0].dim() == 2 and not isinstance(module, nn.Conv2d):
         return gs[0].shape[0] ** 0.5 * torch.linalg.vector_norm(rows(gs[0]) * rows(xs[0]))
+    if isinstance(module, nn.Conv2d) and len(gs) == 1 and gs[0].dtype == torch.float32 and not gs[0].is_cuda:
+        fast = _conv_per_example(gs[0], xs[0], module)
+        if fast is not None:
+            return gs[0].shape[0] ** 0.5 * torch.linalg.vector_norm(fast)
     if isinstance(module, nn.Conv2d):
         g = torch.cat([t.flatten(2).transpose(1, 2) for t in gs], dim=1)  # (B, T, out)
         x = torch.cat([conv_patches(t, module) for t in xs], dim=1)  # (B, T, in·9)

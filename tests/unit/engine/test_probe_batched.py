@@ -63,3 +63,29 @@ def test_row_norms_of_tiny_rows_read_in_float64() -> None:
     fill_rows([small, ordinary, torch.randn(4, 10)], rows, Workspace())
     torch.testing.assert_close(rows(small), torch.full((4,), 1e-25 * 10**0.5, dtype=torch.float64))
     torch.testing.assert_close(rows(ordinary), torch.linalg.vector_norm(ordinary.double(), dim=1))
+
+
+FLOAT32_CASES = {
+    "mlp-tanh": {"model": {"depth": 6, "width": 16, "activation": "tanh"}},
+    "mlp-relu": {"model": {"depth": 6, "width": 16, "activation": "relu"}},
+    "mlp-gelu-layernorm": {"model": {"depth": 4, "width": 16, "activation": "gelu", "norm": "layernorm"}},
+    "cnn": {"model": {"arch": "cnn", "depth": 3, "width": 4, "activation": "relu"}, "data": {"input_dim": 16}},
+    "lstm": {"model": {"arch": "rnn", "cell": "lstm", "depth": 1, "width": 8}, "data": {"name": "sequence", "seq_len": 4}},
+}
+
+
+@pytest.mark.parametrize("case", list(FLOAT32_CASES))
+def test_float32_fast_paths_agree_with_float64(case: str) -> None:
+    """The float32 reductions (foreach norms, stacked rows, float32 per-example
+    products) read what the float64 run of the same net reads."""
+    from worker.engine import run_experiment
+
+    from .specs import make_spec
+
+    patch = {**FLOAT32_CASES[case], "training": {"steps": 2}, "probe": {"every": 1}}
+    f32, f64 = (run_experiment(make_spec({**patch, "dtype": d})) for d in ("float32", "float64"))
+    for metric, values in f64.metrics.items():
+        if metric in ("dead_fraction", "saturated_fraction"):
+            torch.testing.assert_close(f32.metrics[metric], values, rtol=0, atol=0.05, msg=metric)
+        else:
+            torch.testing.assert_close(f32.metrics[metric], values, rtol=2e-3, atol=1e-9, msg=metric)
