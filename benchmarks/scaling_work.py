@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.probe_overhead import Step, make_run, stepper, time_steps
+from benchmarks.probe_overhead import Step, interleaved, make_run, stepper, time_steps
 from benchmarks.report import write_section
 from service.spec import ExperimentSpec
 from worker.engine import run_experiment
@@ -43,10 +43,8 @@ def pair(depth: int, width: int, repeats: int) -> tuple[float, float, float]:
     probed: Step = stepper(make_run(mlp(depth, width), None), recording=True)
     first = time_steps(plain, 2) + time_steps(probed, 2) / 2  # warm-up, and a step count worth ~0.3 s
     n = max(2, min(30, int(0.3 / first)))
-    p, q = [], []
-    for _ in range(repeats):
-        p.append(time_steps(plain, n))
-        q.append(time_steps(probed, n))
+    times = interleaved({"plain": plain, "probed": probed}, n, repeats)
+    p, q = times["plain"], times["probed"]
     ratio = statistics.median(b / a for a, b in zip(p, q, strict=True))
     return statistics.median(p) * 1e3, statistics.median(q) * 1e3, ratio
 

@@ -27,9 +27,19 @@ signal is ‖∂L/∂z‖ over every z it produced, its per-example gradient the
 over the steps. A model with a time axis (`on_hidden`) also gets
 `time_signal_norm`, ‖∂L/∂h_t‖ for each hidden state h_t.
 
-Numerics: every norm is accumulated in float64 (the input is cast before it
-is squared), so a float32 gradient of 1e-30 reads 1e-30 instead of 0, one of
+Numerics: a float32 gradient of 1e-30 reads 1e-30 instead of 0, one of
 1e30 reads 1e30 instead of inf, and a genuine inf or nan is kept as such.
+On CUDA every norm is accumulated in float64 by the fused foreach kernels.
+On CPU, where any float64 reduction of float32 data is several times slower,
+norms are taken in float32 and every result outside [1e-12, 1e18] (where a
+float32 square may have under- or overflowed) is taken again in float64
+(probe_stats.norms64); activation spreads are taken after centring, so a
+near-constant layer's small std does not cancel away.
+
+Cost (DESIGN.md): per-layer tensors of the same shape are stacked into
+reused buffers and each metric is one op for the whole stack
+(probe_batched), so the number of ops per recorded step does not grow with
+depth; benchmarks/probe_overhead.py and scaling_work.py measure it.
 """
 
 from __future__ import annotations
