@@ -100,18 +100,18 @@ def time_steps(step: Step, n: int) -> float:
 
 
 def interleaved(modes: dict[str, Step], steps: int, repeats: int) -> dict[str, list[float]]:
-    """Per mode, the mean step time of each repeat. Modes alternate step by step,
+    """Per mode, the median step time of each repeat. Modes alternate step by step,
     so a burst of load from elsewhere on the machine lands on all of them alike."""
     times: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(repeats):
-        spent = dict.fromkeys(modes, 0.0)
+        spent: dict[str, list[float]] = {name: [] for name in modes}
         for _ in range(steps):
             for name, step in modes.items():
                 start = time.perf_counter()
                 step()
-                spent[name] += time.perf_counter() - start
-        for name in modes:
-            times[name].append(spent[name] / steps)
+                spent[name].append(time.perf_counter() - start)
+        for name in modes:  # the median step: a step stalled by another process does not count
+            times[name].append(statistics.median(spent[name]))
     return times
 
 
@@ -135,7 +135,7 @@ def report(rows: list[str], args: argparse.Namespace, loads: tuple[float, float]
     return "\n".join([
         "## Probe overhead (CPU)",
         "",
-        f"Batch 128, float32, SGD, every step recorded; {args.steps} steps per measurement, "
+        f"Batch 128, float32, SGD, every step recorded; {args.steps} steps per mode per repeat (median step), "
         f"median of {args.repeats} repeats, modes alternating step by step; torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"load average {loads[0]:.1f} before, {loads[1]:.1f} after (2 cores shared with other work). "
         "Columns after the first: step time ÷ plain step time, the median of per-repeat ratios. "
@@ -152,8 +152,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--only", help="substring of the model names to run")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a shared 2-core machine, 2 threads stall whenever another process runs)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     before = os.getloadavg()[0]
     rows = []
     for name, patch in MODELS.items():

@@ -42,7 +42,7 @@ def pair(depth: int, width: int, repeats: int) -> tuple[float, float, float]:
     plain: Step = stepper(make_run(mlp(depth, width), None), recording=False)
     probed: Step = stepper(make_run(mlp(depth, width), None), recording=True)
     first = time_steps(plain, 2) + time_steps(probed, 2) / 2  # warm-up, and a step count worth ~0.3 s
-    n = max(2, min(30, int(0.3 / first)))
+    n = max(3, min(15, int(0.3 / first)))
     times = interleaved({"plain": plain, "probed": probed}, n, repeats)
     p, q = times["plain"], times["probed"]
     ratio = statistics.median(b / a for a, b in zip(p, q, strict=True))
@@ -109,8 +109,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller sweeps, for a smoke run")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (see probe_overhead)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     depths, widths, steps = (DEPTHS[:2], WIDTHS[:2], STEPS[:1]) if args.quick else (DEPTHS, WIDTHS, STEPS)
     before = os.getloadavg()[0]
     depth_rows = [(d, *pair(d, 256, args.repeats)) for d in depths]
