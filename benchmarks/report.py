@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,9 @@ def machine() -> str:
 
 
 def write_section(name: str, body: str) -> None:
-    command = " ".join([Path(sys.executable).name, *sys.argv])
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(BENCHMARKS.parent) if script.is_relative_to(BENCHMARKS.parent) else script
+    command = " ".join(["python", str(shown), *(shlex.quote(arg) for arg in sys.argv[1:])])
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (f"<!-- {name}:start -->\n{body.rstrip()}\n\n"
                f"Command: `{command}` · machine: {machine()} · {stamp}\n<!-- {name}:end -->")

@@ -27,9 +27,19 @@ signal is ‖∂L/∂z‖ over every z it produced, its per-example gradient the
 over the steps. A model with a time axis (`on_hidden`) also gets
 `time_signal_norm`, ‖∂L/∂h_t‖ for each hidden state h_t.
 
-Numerics: every norm is accumulated in float64 (the input is cast before it
-is squared), so a float32 gradient of 1e-30 reads 1e-30 instead of 0, one of
+Numerics: a float32 gradient of 1e-30 reads 1e-30 instead of 0, one of
 1e30 reads 1e30 instead of inf, and a genuine inf or nan is kept as such.
+On CUDA every norm is accumulated in float64 by the fused foreach kernels.
+On CPU, where any float64 reduction of float32 data is several times slower,
+norms are taken in float32 and every result outside [1e-12, 1e18] (where a
+float32 square may have under- or overflowed) is taken again in float64
+(probe_stats.norms64); activation spreads are taken after centring, so a
+near-constant layer's small std does not cancel away.
+
+Cost (DESIGN.md): per-layer tensors of the same shape are stacked into
+reused buffers and each metric is one op for the whole stack
+(probe_batched), so the number of ops per recorded step does not grow with
+depth; benchmarks/probe_overhead.py and scaling_work.py measure it.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from service.spec import ALL_METRICS
+from worker.engine.probe_batched import ActItem, Workspace, fill_rows
+from worker.engine.probe_batched import activation_stats as batched_activation_stats
 from worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
 
 __all__ = ["F64", "SATURATION", "GradientProbe", "ProbedLayer", "discover_layers", "norm64"]
@@ -127,6 +139,8 @@ class GradientProbe:
         self._snapshot: list[Tensor] | None = None  # reused buffers: a fresh 5 MB allocation each step page-faults
         self._weight_norms: Tensor | None = None
         self._capture = _Capture(len(self.layers))
+        self._workspace = Workspace()  # stacks reused across recorded steps (probe_batched)
+        self._indices: dict[tuple[int, ...], Tensor] = {}
 
     # --- the recorded step ---------------------------------------------------
 
@@ -161,6 +175,10 @@ class GradientProbe:
         Call it before gradient clipping: grad_norm is the gradient the loss
         produced, not what the clipper let through.
         """
+        if self.metrics == ("grad_norm",) and not self._time:  # the cheapest profile: one batched norm
+            grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in self._weights]
+            self._buf[0].copy_(norms64(grads))
+            return
         capture, self._capture = self._capture, _Capture(len(self.layers))
         rows = RowNorms()
         self._forward_stats(capture, rows)
@@ -199,27 +217,34 @@ class GradientProbe:
     # --- reductions ----------------------------------------------------------
 
     def _forward_stats(self, capture: _Capture, rows: RowNorms) -> None:
+        """Activation statistics: single-call layers batched by shape (probe_batched),
+        layers applied several times (an RNN's) one by one over all their calls."""
         if not set(_ACT_METRICS) & set(self.metrics):
             return
-        zero = torch.zeros(len(_ACT_METRICS), dtype=F64, device=self._buf.device)
-        columns = []
+        items, results = [], []
         for i, layer in enumerate(self.layers):
             calls = capture.act[i]
-            if not calls:
-                columns.append(zero)
-                continue
-            if len(calls) == 1:  # no copy; the activation's row norms are shared with the next layer
+            if len(calls) == 1:
                 a, u = calls[0]
-                stats = activation_stats(units_last(a, layer.linear), None if u is None else units_last(u, layer.linear),
-                                         layer.derivative, layer.max_derivative, a_rows=rows(a))
-            else:
+                unit_axis = 1 if isinstance(layer.linear, nn.Conv2d) else a.dim() - 1
+                items.append(ActItem(i, a, u, layer.derivative, layer.max_derivative, unit_axis))
+            elif calls:
                 a = torch.cat([units_last(t, layer.linear) for t, _ in calls])
                 u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])  # type: ignore[arg-type]
-                stats = activation_stats(a, u, layer.derivative, layer.max_derivative)
-            columns.append(torch.stack(stats))
-        stats = torch.stack(columns, dim=1)  # (4, n_layers)
-        for k, metric in enumerate(_ACT_METRICS):
-            self._put(metric, stats[k])
+                results.append(([i], torch.stack(activation_stats(a, u, layer.derivative, layer.max_derivative))[:, None]))
+        results += batched_activation_stats(items, rows, self._workspace)
+        wanted = [(k, self._row[m]) for k, m in enumerate(_ACT_METRICS) if m in self._row]
+        if not results or not wanted:
+            return
+        layers = self._index(tuple(i for indices, _ in results for i in indices))
+        stats = torch.cat([s for _, s in results], dim=1)  # (4, n): one write into the buffer
+        self._buf[self._index(tuple(r for _, r in wanted))[:, None], layers[None, :]] = stats[[k for k, _ in wanted]]
+
+    def _index(self, values: tuple[int, ...]) -> Tensor:
+        """A cached index tensor on the probe's device (the same few are asked for every step)."""
+        if values not in self._indices:
+            self._indices[values] = torch.tensor(values, dtype=torch.long, device=self._buf.device)
+        return self._indices[values]
 
     def _backward_stats(self, capture: _Capture, rows: RowNorms) -> None:
         """All norms of the step in one batched call: weights, weight and bias
@@ -248,9 +273,12 @@ class GradientProbe:
             if self._bias_layers:
                 self._buf[self._row["bias_grad_norm"]].index_copy_(0, self._bias_index, norms[at : at + len(bias_grads)])
             at += len(bias_grads)
+        if single and _SIGNAL_METRICS & wanted:  # per-example norms of every single-call signal, batched by shape
+            fill_rows([capture.g[i][0] for i in single], rows, self._workspace)  # type: ignore[misc]
         if "signal_norm" in wanted and (single or signals):  # one call: ‖g‖ = ‖(‖g_a‖)_a‖
-            singles = [torch.linalg.vector_norm(rows(capture.g[i][0])) for i in single]  # type: ignore[arg-type]
-            self._put_signal(torch.cat([norms[at : at + len(signals)], torch.stack(singles) if singles else norms[:0]]),
+            singles = (torch.linalg.vector_norm(torch.stack([rows(capture.g[i][0]) for i in single]), dim=1)  # type: ignore[arg-type]
+                       if single else norms[:0])
+            self._put_signal(torch.cat([norms[at : at + len(signals)], singles]),
                              [i for i, _ in signals] + single)
             at += len(signals)
         if self._time:
@@ -266,21 +294,30 @@ class GradientProbe:
     def _put_signal(self, norms: Tensor, owners: list[int]) -> None:
         """signal_norm: per layer, √(Σ over its calls of ‖∂L/∂z‖²)."""
         if len(set(owners)) == len(owners):  # one call per layer: no sum needed
-            self._buf[self._row["signal_norm"]].index_copy_(0, torch.tensor(owners, device=norms.device), norms)
+            self._buf[self._row["signal_norm"]].index_copy_(0, self._index(tuple(owners)), norms)
             return
         sq = torch.zeros(len(self.layers), dtype=F64, device=norms.device)
         sq.index_add_(0, torch.tensor(owners, device=norms.device), norms.square())
         self._put("signal_norm", sq.sqrt())
 
     def _per_sample(self, capture: _Capture, rows: RowNorms) -> None:
-        values = []
+        """Rank-one layers (one call, (B, features) tensors) all at once,
+        √B·‖(‖g_a‖·‖x_a‖)_a‖; the others (convs, several calls) one by one."""
+        values = torch.zeros(len(self.layers), dtype=F64, device=self._buf.device)
+        rank_one = []
         for i, layer in enumerate(self.layers):
             pairs = [(g, x) for g, x in zip(capture.g[i], capture.x[i], strict=True) if g is not None]
-            if not pairs:
-                values.append(torch.zeros((), dtype=F64, device=self._buf.device))
-                continue
-            values.append(per_sample_norm([g for g, _ in pairs], [x for _, x in pairs], layer.linear, rows))
-        self._put("per_sample_grad_norm", torch.stack(values))
+            if len(pairs) == 1 and pairs[0][0].dim() == 2 and not isinstance(layer.linear, nn.Conv2d):
+                rank_one.append((i, *pairs[0]))
+            elif pairs:
+                values[i] = per_sample_norm([g for g, _ in pairs], [x for _, x in pairs], layer.linear, rows)
+        if rank_one:
+            fill_rows([x for _, _, x in rank_one], rows, self._workspace)
+            products = torch.stack([rows(g) * rows(x) for _, g, x in rank_one])  # (n, B)
+            batch = rank_one[0][1].shape[0]
+            index = self._index(tuple(i for i, _, _ in rank_one))
+            values.index_copy_(0, index, batch**0.5 * torch.linalg.vector_norm(products, dim=1))
+        self._put("per_sample_grad_norm", values)
 
     # --- hooks ---------------------------------------------------------------
 

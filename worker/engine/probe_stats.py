@@ -7,13 +7,14 @@ signal of 1e-30 must read 1e-30, not 0.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from worker.engine.activations import FROM_OUTPUT
+from worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
 
 F64 = torch.float64
 SATURATION = 0.01  # "saturated": |φ'| below 1 % of sup |φ'|
@@ -32,17 +33,50 @@ def units_last(t: Tensor, module: nn.Module) -> Tensor:
     return t.reshape(-1, t.shape[-1])
 
 
+# A float32 norm N in [_LOW, _HIGH] is accurate to float32 precision: every
+# element is at most N, so no square overflows, and the squares that
+# underflow (|x| < 1e-19) add at most n·1e-38, below 1e-6 of N² for any
+# tensor of up to 1e8 elements. Outside it the float64 path decides.
+_LOW, _HIGH = 1e-12, 1e18
+
+
+def _exact(t: Tensor) -> Tensor:
+    """‖t‖ in float64 by a row-wise float64 reduction (the slow, always-right path)."""
+    rows = t.reshape(t.shape[0], -1) if t.dim() > 1 else t[None]
+    return torch.linalg.vector_norm(torch.linalg.vector_norm(rows, dim=1, dtype=F64))
+
+
+def _suspect(values: Tensor) -> list[int]:
+    """Indices of float32 results outside the range where they are exact enough
+    (0, subnormal-range, huge, inf, nan): one small host read, CPU only."""
+    ok = (values >= _LOW) & (values <= _HIGH)
+    return [] if bool(ok.all()) else (~ok).nonzero().flatten().tolist()
+
+
 def norms64(tensors: Sequence[Tensor]) -> Tensor:
-    """(len,) float64 norms of many tensors: row-wise float64 reductions, then
-    the norm of the rows. On CPU this is several times faster than
-    `_foreach_norm(..., dtype=float64)`, which materialises a float64 copy of
-    every tensor; on CUDA the fused foreach kernel is the fast one."""
+    """(len,) float64 norms of many tensors in one batched call.
+
+    CUDA: the fused `_foreach_norm(dtype=float64)`. CPU float64: `_foreach_norm`
+    as is. CPU float32: `_foreach_norm` in float32 (about ten times faster
+    than any float64 reduction on CPU), then the few results outside
+    [_LOW, _HIGH], where float32 squares may have under- or overflowed, are
+    recomputed in float64: a 1e-30 gradient still reads 1e-30. The check is a
+    host read, which costs nothing on the CPU (there is no device to wait for).
+    """
     if not tensors:
         return torch.zeros(0, dtype=F64)
+    tensors = list(tensors)
     if tensors[0].is_cuda:
-        return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=F64))
-    return torch.stack([torch.linalg.vector_norm(torch.linalg.vector_norm(t.reshape(t.shape[0], -1) if t.dim() > 1 else t[None],
-                                                                           dim=1, dtype=F64)) for t in tensors])
+        return torch.stack(torch._foreach_norm(tensors, 2, dtype=F64))
+    dtypes = {t.dtype for t in tensors}
+    if dtypes == {F64}:
+        return torch.stack(torch._foreach_norm(tensors))
+    if dtypes != {torch.float32}:
+        return torch.stack([_exact(t) for t in tensors])
+    fast = torch.stack(torch._foreach_norm(tensors)).to(F64)
+    for i in _suspect(fast):
+        fast[i] = _exact(tensors[i])
+    return fast
 
 
 class RowNorms:
@@ -52,18 +86,80 @@ class RowNorms:
     ‖(‖g_a‖)_a‖, a linear layer's per-example gradient norm ‖g_a‖·‖x_a‖, the
     activations' sum of squares Σ_a ‖a_a‖²; and in a plain stack a layer's
     input is the previous layer's activation, the very same tensor, whose
-    norms are then reused. A row-wise float64 reduction costs one pass
-    (torch's full reduction with dtype=float64 is many times slower on CPU).
+    norms are then reused. On CPU float32 the rows are reduced in float32 and
+    redone in float64 only when some row falls outside [_LOW, _HIGH] (see
+    norms64); elsewhere a row-wise float64 reduction.
     """
 
     def __init__(self) -> None:
         self._cache: dict[tuple[int, tuple[int, ...], tuple[int, ...], torch.dtype], Tensor] = {}
 
+    @staticmethod
+    def key(t: Tensor) -> tuple[int, tuple[int, ...], tuple[int, ...], torch.dtype]:
+        return (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype)
+
+    def has(self, t: Tensor) -> bool:
+        return self.key(t) in self._cache
+
+    def put(self, t: Tensor, rows: Tensor) -> None:
+        """Rows computed elsewhere (probe_batched, for many tensors at once)."""
+        self._cache[self.key(t)] = rows
+
     def __call__(self, t: Tensor) -> Tensor:
-        key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype)
+        key = self.key(t)
         if key not in self._cache:
-            self._cache[key] = torch.linalg.vector_norm(t.reshape(t.shape[0], -1), dim=1, dtype=F64)
+            flat = t.reshape(t.shape[0], -1)
+            if t.dtype == F64:
+                rows = torch.linalg.vector_norm(flat, dim=1)
+            elif t.dtype == torch.float32 and not t.is_cuda:
+                rows = torch.linalg.vector_norm(flat, dim=1).to(F64)
+                if _suspect(torch.stack(torch.aminmax(rows))):
+                    rows = torch.linalg.vector_norm(flat, dim=1, dtype=F64)
+            else:
+                rows = torch.linalg.vector_norm(flat, dim=1, dtype=F64)
+            self._cache[key] = rows
         return self._cache[key]
+
+
+@functools.cache
+def _tanh_saturation(dtype: torch.dtype, bound: float) -> float:
+    """The smallest q (a value of `dtype`) with fl(1 − q) < bound in `dtype`.
+
+    For q ≥ ½ the subtraction 1 − q is exact (Sterbenz), so "|φ'| = 1 − a² below
+    the bound" is exactly "a² ≥ this", one comparison instead of two passes.
+    """
+    one, s = torch.ones((), dtype=dtype), torch.tensor(bound, dtype=dtype)
+    c = one - s
+    while bool(one - c >= s):
+        c = torch.nextafter(c, one)
+    while bool(one - torch.nextafter(c, torch.zeros_like(c)) < s):
+        c = torch.nextafter(c, torch.zeros_like(c))
+    return float(c)
+
+
+def _dead_saturated(a: Tensor, u: Tensor | None, derivative: Callable[[Tensor], Tensor],
+                    max_derivative: float, from_output: bool) -> tuple[Tensor, Tensor]:
+    """(dead units, saturated entries) as counts, with as few passes over a as each φ allows.
+
+    ReLU: φ' = [a > 0]; tanh: φ' = 1 − a², zero iff a² = 1; both read from the
+    output a. A column holding a nan is not counted dead for ReLU (autograd's
+    φ'(nan) is 0; such a layer is reported through its nan act_mean anyway).
+    Others: φ' evaluated once, from a when autograd would do so, else from u.
+    """
+    bound = SATURATION * max_derivative
+    if from_output and derivative is _relu_prime:
+        alive = a > 0
+        return (a.amax(dim=0) <= 0).sum(), a.numel() - torch.count_nonzero(alive)
+    if from_output and derivative is _tanh_prime and a.dtype in (torch.float32, F64):
+        q = a * a
+        return (q.amin(dim=0) == 1).sum(), torch.count_nonzero(q >= _tanh_saturation(a.dtype, bound))
+    if from_output:
+        d = FROM_OUTPUT[derivative](a)  # ≥ 0 for every rule in FROM_OUTPUT
+    else:
+        assert u is not None
+        work = u if u.dtype in (torch.float32, F64) else u.float()
+        d = derivative(work).abs()
+    return (d.amax(dim=0) == 0).sum(), torch.count_nonzero(d < bound)
 
 
 def activation_stats(a: Tensor, u: Tensor | None, derivative: Callable[[Tensor], Tensor] | None,
@@ -75,25 +171,22 @@ def activation_stats(a: Tensor, u: Tensor | None, derivative: Callable[[Tensor],
     |φ'(u)| below 1 % of sup |φ'|. A read-out (u None) is never either.
     With `a_rows` (RowNorms of a) the std comes from float64 sums,
     E[a²] − E[a]², with no float64 copy of a: its relative error is about
-    1e-16·E[a²]/var, far below what is reported.
+    1e-16·E[a²]/var, far below what is reported. The mean sums a in its
+    own dtype (no squares: nothing underflows).
     """
     if a_rows is None:
         a64 = a.to(F64)
         mean = a64.mean()
         std = (a64 - mean).square().mean().sqrt()  # two passes; torch.std_mean is ~5× slower on CPU
     else:
-        mean = a.sum(dtype=F64) / a.numel()
+        mean = (a.sum() if a.dtype in (torch.float32, F64) else a.sum(dtype=F64)).to(F64) / a.numel()
         std = (a_rows.square().sum() / a.numel() - mean.square()).clamp(min=0).sqrt()
     if u is None or derivative is None:
         zero = torch.zeros((), dtype=F64, device=a.device)
         return [mean, std, zero, zero]
-    from_output = FROM_OUTPUT.get(derivative)
-    source, rule = (a, from_output) if from_output is not None and a_rows is not None else (u, derivative)
-    work = source if source.dtype in (torch.float32, F64) else source.float()
-    d = rule(work).abs()  # (N, units)
-    dead = (d.amax(dim=0) == 0).sum(dtype=F64) / d.shape[1]  # max over examples is 0: 0 for all
-    saturated = (d < SATURATION * max_derivative).sum(dtype=F64) / d.numel()
-    return [mean, std, dead, saturated]
+    from_output = derivative in FROM_OUTPUT and a_rows is not None
+    dead, saturated = _dead_saturated(a, u, derivative, max_derivative, from_output)
+    return [mean, std, dead.to(F64) / a.shape[1], saturated.to(F64) / a.numel()]
 
 
 def as_sequence(t: Tensor, module: nn.Module) -> Tensor:
@@ -121,11 +214,36 @@ def per_sample_sq(g: Tensor, x: Tensor) -> Tensor:
     """
     if g.shape[1] == 1:
         return (torch.linalg.vector_norm(g[:, 0], dim=1, dtype=F64) * torch.linalg.vector_norm(x[:, 0], dim=1, dtype=F64)) ** 2
-    g64, x64 = g.to(F64), x.to(F64)
-    steps, n_out, n_in = g.shape[1], g.shape[2], x.shape[2]
+    explicit = g.shape[1] * (g.shape[2] + x.shape[2]) >= g.shape[2] * x.shape[2]
+    if explicit and g.dtype == torch.float32 and not g.is_cuda:
+        # the per-example gradient in float32, as autograd forms the batch one (the Gram
+        # form may cancel, so it stays float64); squares checked like norms64
+        fast = _per_sample_sq_in(g, x).to(F64)
+        if not _suspect(torch.stack(torch.aminmax(fast.sqrt()))):
+            return fast
+    return _per_sample_sq_in(g.to(F64), x.to(F64))
+
+
+def _per_sample_sq_in(g64: Tensor, x64: Tensor) -> Tensor:
+    """per_sample_sq in the inputs' own dtype."""
+    steps, n_out, n_in = g64.shape[1], g64.shape[2], x64.shape[2]
     if steps * (n_out + n_in) < n_out * n_in:
         return (torch.bmm(g64, g64.transpose(1, 2)) * torch.bmm(x64, x64.transpose(1, 2))).sum(dim=(1, 2))
     return torch.bmm(g64.transpose(1, 2), x64).square().sum(dim=(1, 2))
+
+
+def _conv_per_example(g: Tensor, x: Tensor, conv: nn.Conv2d) -> Tensor | None:
+    """(B,) float64 ‖∂ℓ_a/∂W‖/B of a float32 conv applied once, or None to take the float64 path.
+
+    The per-example gradient g_a (out, T) @ patches_aᵀ (T, in·k·k) in float32 with
+    no copies (bmm reads the transposed unfold as it lies), then its norm
+    checked like norms64. It costs about one more weight-gradient computation:
+    per-example norms of a conv have no rank-one shortcut.
+    """
+    cols = F.unfold(x, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)  # type: ignore[arg-type]
+    grads = torch.bmm(g.flatten(2), cols.transpose(1, 2))  # (B, out, in·k·k)
+    norms = torch.linalg.vector_norm(grads.flatten(1), dim=1).to(F64)
+    return None if _suspect(torch.stack(torch.aminmax(norms))) else norms
 
 
 def per_sample_norm(gs: Sequence[Tensor], xs: Sequence[Tensor], module: nn.Module, rows: RowNorms | None = None) -> Tensor:
@@ -138,6 +256,10 @@ def per_sample_norm(gs: Sequence[Tensor], xs: Sequence[Tensor], module: nn.Modul
     """
     if rows is not None and len(gs) == 1 and gs[0].dim() == 2 and not isinstance(module, nn.Conv2d):
         return gs[0].shape[0] ** 0.5 * torch.linalg.vector_norm(rows(gs[0]) * rows(xs[0]))
+    if isinstance(module, nn.Conv2d) and len(gs) == 1 and gs[0].dtype == torch.float32 and not gs[0].is_cuda:
+        fast = _conv_per_example(gs[0], xs[0], module)
+        if fast is not None:
+            return gs[0].shape[0] ** 0.5 * torch.linalg.vector_norm(fast)
     if isinstance(module, nn.Conv2d):
         g = torch.cat([t.flatten(2).transpose(1, 2) for t in gs], dim=1)  # (B, T, out)
         x = torch.cat([conv_patches(t, module) for t in xs], dim=1)  # (B, T, in·9)
