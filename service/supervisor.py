@@ -45,11 +45,17 @@ def prepare(settings: Settings) -> str | None:
     return plaintext
 
 
+def api_command(host: str, port: int, workers: int, threads: int = 1) -> list[str]:
+    """The API's gunicorn command line, shared with benchmarks/service_throughput.py
+    so that the benchmark measures what `gradatlas up` runs."""
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", "service.wsgi:app"]
+
+
 def child_commands(settings: Settings, host: str, port: int, workers: int) -> dict[str, list[str]]:
     queues = ["cpu", MAINTENANCE_QUEUE] + (["gpu"] if settings.gpu_queue else [])
     return {
-        "api": [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                "--access-logfile", "-", "--graceful-timeout", "5", "service.wsgi:app"],
+        "api": api_command(host, port, workers),
         "worker": [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--beat",
                    "--schedule", str(settings.home / "beat-schedule"), "--queues", ",".join(queues),
                    "--concurrency", "1", "--loglevel", "INFO", "--hostname", f"gradatlas@{os.uname().nodename}"],
