@@ -29,6 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -42,7 +43,7 @@ from service.supervisor import api_command  # noqa: E402
 from service.tokens import Tokens  # noqa: E402
 
 P99_TARGET_MS = 50.0
-SPEC = {"name": "bench", "model": {"arch": "mlp", "depth": 2, "width": 16, "activation": "relu"}, "training": {"steps": 0}}
+SPEC: dict[str, Any] = {"name": "bench", "model": {"arch": "mlp", "depth": 2, "width": 16, "activation": "relu"}, "training": {"steps": 0}}
 LUA = """
 local mode, token, body = "%(mode)s", "%(token)s", '%(body)s'
 local ids = {%(ids)s}
