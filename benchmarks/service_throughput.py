@@ -150,7 +150,7 @@ def report(results: dict[str, dict[int, Sample]], args: argparse.Namespace, load
         met = "met" if found and found[1].rps >= target else "NOT met"
         headline.append(f"- {mode}s: {verdict}; target ≥ {target}/s: {met}")
     return ("## Service throughput: polls and submits under load\n\n"
-            f"gunicorn ({args.workers} sync workers × {args.threads} threads, as `gradatlas up` runs it) on PostgreSQL + Redis, "
+            f"gunicorn ({args.workers} workers × {args.threads} threads, as `gradatlas up` runs it by default) on PostgreSQL + Redis, "
             f"loaded by `wrk -t1` (closed loop, stepped by connections) from a separate process on the same 2 cores; "
             f"{args.seconds:g} s per step, median of {args.runs} interleaved runs. No Celery worker runs during the "
             "measurement: submits publish real messages to Redis and the queue is flushed afterwards. Polls read one of "
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--connections", default="1,2,4,8")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--seed", type=int, default=200, help="experiments stored before polling")
     parser.add_argument("--no-write", action="store_true", help="print, do not write BENCHMARKS.md")
     args = parser.parse_args()

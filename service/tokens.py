@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
@@ -36,6 +37,7 @@ class Tokens:
         # (token id, HMAC of the secret) -> (principal, accepted until): keyed by
         # the hash, so a wrong secret for a cached id is never a cache hit.
         self._cache: dict[tuple[str, str], tuple[Principal, float]] = {}
+        self._lock = threading.Lock()  # gunicorn's gthread workers share this object
 
     def _hash(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -61,9 +63,10 @@ class Tokens:
             return cached[0]
         principal = self._lookup(token_id, secret_hash)
         if principal is not None and self.cache_s > 0:
-            if len(self._cache) >= CACHE_MAX:
-                self._cache.clear()
-            self._cache[key] = (principal, self._clock() + self.cache_s)
+            with self._lock:
+                if len(self._cache) >= CACHE_MAX:
+                    self._cache.clear()
+                self._cache[key] = (principal, self._clock() + self.cache_s)
         return principal
 
     def _lookup(self, token_id: str, secret_hash: str) -> Principal | None:
@@ -80,7 +83,8 @@ class Tokens:
             return [_info(row) for row in session.scalars(select(TokenRow).order_by(TokenRow.created_at))]
 
     def revoke(self, token_id: str) -> bool:
-        self._cache = {key: value for key, value in self._cache.items() if key[0] != token_id}
+        with self._lock:
+            self._cache = {key: value for key, value in self._cache.items() if key[0] != token_id}
         with self.store.session() as session:
             result = session.execute(
                 update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=utcnow())
