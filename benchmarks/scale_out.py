@@ -81,7 +81,7 @@ def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
 
 def commits(store: Store) -> int:
     with store.session() as session:
-        return int(session.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).scalar())
+        return int(session.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).scalar() or 0)
 
 
 def run_batch(store: Store, settings: Settings, enqueue: CeleryEnqueue, spec: dict[str, Any], count: int) -> float:
@@ -105,7 +105,7 @@ def measure(args: argparse.Namespace, database_url: str, broker_url: str, workdi
     """Experiments per minute (median of runs) by workload and configuration,
     and PostgreSQL commits per experiment."""
     upgrade(database_url)
-    settings = Settings(home=workdir / "home", database_url=database_url, broker_url=broker_url, pepper="bench")
+    settings = Settings(home=workdir / "home", database_url=database_url, broker_url=broker_url, pepper="bench", secret_key="")
     store, enqueue = Store.from_url(database_url), CeleryEnqueue(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADATLAS_")}
     env.update(GRADATLAS_HOME=str(settings.home), GRADATLAS_DATABASE_URL=database_url, GRADATLAS_BROKER_URL=broker_url,
