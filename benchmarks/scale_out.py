@@ -79,9 +79,21 @@ def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def commits(store: Store) -> int:
+def database_cost(store: Store) -> tuple[int, float]:
+    """Commits so far in this database, and CPU seconds its server processes
+    (the backends of this database's connections, read from /proc) have used:
+    the share of PostgreSQL's work that the experiments cost."""
     with store.session() as session:
-        return int(session.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).scalar() or 0)
+        committed = int(session.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).scalar() or 0)
+        pids = session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone, or another host's server
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return committed, ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_batch(store: Store, settings: Settings, enqueue: CeleryEnqueue, spec: dict[str, Any], count: int) -> float:
@@ -99,9 +111,10 @@ def run_batch(store: Store, settings: Settings, enqueue: CeleryEnqueue, spec: di
 
 
 Config = tuple[int, int]  # (worker processes, torch threads each)
+Cost = tuple[float, float]  # per experiment: PostgreSQL commits, its backends' CPU seconds
 
 
-def measure(args: argparse.Namespace, database_url: str, broker_url: str, workdir: Path) -> tuple[dict[str, dict[Config, float]], float]:
+def measure(args: argparse.Namespace, database_url: str, broker_url: str, workdir: Path) -> tuple[dict[str, dict[Config, float]], Cost]:
     """Experiments per minute (median of runs) by workload and configuration,
     and PostgreSQL commits per experiment."""
     upgrade(database_url)
@@ -112,7 +125,7 @@ def measure(args: argparse.Namespace, database_url: str, broker_url: str, workdi
                GRADATLAS_PEPPER="bench")
     cores = os.cpu_count() or 1
     results: dict[str, dict[Config, float]] = {name: {} for name in WORKLOADS}
-    commit_counts: list[float] = []
+    costs: list[tuple[float, float]] = []  # per experiment: commits, PostgreSQL CPU seconds
     for count, threads in args.configs:
         processes = start_workers(count, threads, cores, env, workdir)
         try:
@@ -121,19 +134,20 @@ def measure(args: argparse.Namespace, database_url: str, broker_url: str, workdi
                 batch = args.batch if name.startswith("trivial") else max(4 * count, args.batch // 3)
                 rates = []
                 for _ in range(args.runs):
-                    before = commits(store)
+                    before = database_cost(store)
                     rates.append(60 * batch / run_batch(store, settings, enqueue, spec, batch))
                     time.sleep(1.2)  # PostgreSQL flushes its statistics at most once a second
-                    commit_counts.append((commits(store) - before) / batch)
+                    after = database_cost(store)
+                    costs.append(((after[0] - before[0]) / batch, (after[1] - before[1]) / batch))
                 results[name][(count, threads)] = statistics.median(rates)
                 print(f"{name}: {count} workers × {threads} threads: {results[name][(count, threads)]:.0f}/min", flush=True)
         finally:
             stop_workers(processes)
     store.engine.dispose()
-    return results, statistics.median(commit_counts)
+    return results, (statistics.median(c for c, _ in costs), statistics.median(cpu for _, cpu in costs))
 
 
-def report(results: dict[str, dict[Config, float]], per_experiment: float, args: argparse.Namespace, load: tuple[float, float]) -> str:
+def report(results: dict[str, dict[Config, float]], per_experiment: Cost, args: argparse.Namespace, load: tuple[float, float]) -> str:
     cores = os.cpu_count() or 1
     rows = []
     for name, by_count in results.items():
@@ -153,8 +167,9 @@ def report(results: dict[str, dict[Config, float]], per_experiment: float, args:
             "| workload | workers × torch threads | cores (taskset) | experiments/min | × 1 worker × 1 thread "
             "| × previous 1-thread row |\n|---|---|---|---|---|---|\n"
             + "\n".join(rows)
-            + f"\n\nPostgreSQL commits per experiment (submit, publish mark, claim, heartbeats, result; median): "
-            f"{per_experiment:.1f}. Load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after (others share the "
+            + f"\n\nPostgreSQL's cost per experiment (submit, publish mark, claim, heartbeats, result; median over all batches): "
+            f"{per_experiment[0]:.1f} commits and {1000 * per_experiment[1]:.1f} ms of CPU in its backends. "
+            f"Load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after (others share the "
             "machine). What this means for a cluster: docs/scaling.md.")
 
 

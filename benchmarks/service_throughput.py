@@ -3,7 +3,7 @@ gunicorn answers with p99 ≤ 50 ms and no errors, for polls
 (`GET /api/v1/experiments/{id}`) and submits (`POST /api/v1/experiments`),
 on PostgreSQL + Redis, loaded by `wrk` from a separate process.
 
-    flock /tmp/gradatlas-bench.lock .venv/bin/python -m benchmarks.service_throughput [--runs 5]
+    flock /tmp/gradatlas-bench.lock .venv/bin/python -m benchmarks.service_throughput [--runs 5] [--configs 2x4,2x1]
 
 Debian's `wrk` is closed-loop (no fixed-rate mode as in wrk2), so the load is
 stepped by connection count: each connection sends its next request when the
@@ -139,41 +139,36 @@ def best(by_c: dict[int, Sample]) -> tuple[int, Sample] | None:
     return max(ok, key=lambda item: item[1].rps) if ok else None
 
 
-def report(results: dict[str, dict[int, Sample]], args: argparse.Namespace, load: tuple[float, float]) -> str:
+def describe(config: tuple[int, int]) -> str:
+    workers, threads = config
+    return f"{workers} × {threads} ({'gthread' if threads > 1 else 'sync'})"
+
+
+def report(results: dict[tuple[int, int], dict[str, dict[int, Sample]]], args: argparse.Namespace, load: tuple[float, float]) -> str:
     rows, headline = [], []
-    for mode, target in (("poll", 300), ("submit", 100)):
-        for c, s in results[mode].items():
-            rows.append(f"| {mode} | {c} | {s.rps:.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {s.errors} |")
-        found = best(results[mode])
-        verdict = (f"**{found[1].rps:.0f}/s** (at {found[0]} connections, p99 {found[1].p99_ms:.1f} ms)" if found
-                   else "none of the steps kept p99 ≤ 50 ms")
-        met = "met" if found and found[1].rps >= target else "NOT met"
-        headline.append(f"- {mode}s: {verdict}; target ≥ {target}/s: {met}")
+    for config, by_mode in results.items():
+        for mode, target in (("poll", 300), ("submit", 100)):
+            for c, s in by_mode[mode].items():
+                rows.append(f"| {describe(config)} | {mode} | {c} | {s.rps:.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {s.errors} |")
+            found = best(by_mode[mode])
+            verdict = (f"**{found[1].rps:.0f}/s** (at {found[0]} connections, p99 {found[1].p99_ms:.1f} ms)" if found
+                       else "none of the steps kept p99 ≤ 50 ms")
+            met = "met" if found and found[1].rps >= target else "NOT met"
+            headline.append(f"- {describe(config)}, {mode}s: {verdict}; target ≥ {target}/s: {met}")
     return ("## Service throughput: polls and submits under load\n\n"
-            f"gunicorn ({args.workers} workers × {args.threads} threads, as `gradatlas up` runs it by default) on PostgreSQL + Redis, "
+            f"gunicorn (workers × threads as below; `gradatlas up` runs 2 × 4 gthread) on PostgreSQL + Redis, "
             f"loaded by `wrk -t1` (closed loop, stepped by connections) from a separate process on the same 2 cores; "
             f"{args.seconds:g} s per step, median of {args.runs} interleaved runs. No Celery worker runs during the "
             "measurement: submits publish real messages to Redis and the queue is flushed afterwards. Polls read one of "
             f"{args.seed} stored experiments in turn. Target (issue 7): ≥ 300 polls/s and ≥ 100 submits/s with p99 ≤ 50 ms, "
             "no errors.\n\nHighest rate with p99 ≤ 50 ms and zero errors:\n\n" + "\n".join(headline) + "\n\n"
-            "| request | connections | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+            "| gunicorn workers × threads | request | connections | req/s | p50 ms | p99 ms | errors |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
             + f"\n\nLoad average (1 min) {load[0]:.2f} before, {load[1]:.2f} after (others share the machine).")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--connections", default="1,2,4,8")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--seed", type=int, default=200, help="experiments stored before polling")
-    parser.add_argument("--no-write", action="store_true", help="print, do not write BENCHMARKS.md")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: apt-get install -y wrk")
-    server_url = os.environ.get("GRADATLAS_BENCH_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    broker_url = os.environ.get("GRADATLAS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+def measure(config: tuple[int, int], args: argparse.Namespace, server_url: str, broker_url: str) -> dict[str, dict[int, Sample]]:
+    """One gunicorn configuration on a fresh database; the queue flushed after."""
     database = f"gradatlas_bench_{secrets.token_hex(3)}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -181,17 +176,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gradatlas-throughput-"))
     server = None
     try:
-        load_before = os.getloadavg()[0]
-        server = start_server(workdir, server_url.rsplit("/", 1)[0] + "/" + database, broker_url, args.workers, args.threads)
+        server = start_server(workdir, server_url.rsplit("/", 1)[0] + "/" + database, broker_url, *config)
         headers = {"Authorization": f"Bearer {server.token}"}
         ids = [requests.post(f"{server.url}/api/v1/experiments", json=SPEC, headers=headers, timeout=10).json()["id"]
                for _ in range(args.seed)]
-        connections = [int(c) for c in args.connections.split(",")]
-        results = sweep(server, ids, connections, args.runs, args.seconds, workdir)
-        body = report(results, args, (load_before, os.getloadavg()[0]))
-        print(body)
-        if not args.no_write:
-            write_section("service-throughput", body)
+        return sweep(server, ids, [int(c) for c in args.connections.split(",")], args.runs, args.seconds, workdir)
     finally:
         if server:
             os.killpg(server.process.pid, signal.SIGTERM)
@@ -199,8 +188,30 @@ def main() -> None:
         redis.Redis.from_url(broker_url).flushdb()  # the published messages: no worker will run them
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
         shutil.rmtree(workdir, ignore_errors=True)
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--connections", default="1,2,4,8,16")
+    parser.add_argument("--configs", default="2x4,2x1", help="gunicorn workers x threads, each measured in turn")
+    parser.add_argument("--seed", type=int, default=200, help="experiments stored before polling")
+    parser.add_argument("--no-write", action="store_true", help="print, do not write BENCHMARKS.md")
+    args = parser.parse_args()
+    configs = [(int(w), int(t)) for w, t in (config.split("x") for config in args.configs.split(","))]
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    server_url = os.environ.get("GRADATLAS_BENCH_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    broker_url = os.environ.get("GRADATLAS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    load_before = os.getloadavg()[0]
+    results = {config: measure(config, args, server_url, broker_url) for config in configs}
+    body = report(results, args, (load_before, os.getloadavg()[0]))
+    print(body)
+    if not args.no_write:
+        write_section("service-throughput", body)
 
 if __name__ == "__main__":
     main()
