@@ -20,11 +20,12 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--api-workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-def up(host: str, port: int, api_workers: int) -> None:
+@click.option("--api-threads", default=4, show_default=True, type=int, help="threads per gunicorn worker")
+def up(host: str, port: int, api_workers: int, api_threads: int) -> None:
     """Migrate, then run the API and a worker until Ctrl-C."""
     from service.supervisor import up as run_up
 
-    sys.exit(run_up(get_settings(), host, port, api_workers))
+    sys.exit(run_up(get_settings(), host, port, api_workers, api_threads))
 
 
 @main.command()

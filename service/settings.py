@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Per token, across all API processes; a script can still submit dozens in a burst.
     rate_limit_per_minute: int = 600
     rate_limit_submits_per_minute: int = 120
+    # An API process accepts a token it has checked for this long without
+    # reading the database again: a revoked token is refused within it.
+    token_cache_s: float = 5.0
 
     @model_validator(mode="after")
     def _fill_derived(self) -> Settings:

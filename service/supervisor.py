@@ -45,11 +45,21 @@ def prepare(settings: Settings) -> str | None:
     return plaintext
 
 
-def child_commands(settings: Settings, host: str, port: int, workers: int) -> dict[str, list[str]]:
+def api_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The API's gunicorn command line, shared with benchmarks/service_throughput.py
+    so that the benchmark measures what `gradatlas up` runs. More than one
+    thread makes gunicorn use its gthread worker: a request spends most of its
+    time waiting on PostgreSQL and Redis, and gthread keeps connections alive;
+    on 2 cores, 2 workers × 4 threads doubled the submits per second at p99 ≤ 50 ms
+    of 2 or 4 sync workers (BENCHMARKS.md)."""
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", "service.wsgi:app"]
+
+
+def child_commands(settings: Settings, host: str, port: int, workers: int, threads: int = 4) -> dict[str, list[str]]:
     queues = ["cpu", MAINTENANCE_QUEUE] + (["gpu"] if settings.gpu_queue else [])
     return {
-        "api": [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                "--access-logfile", "-", "--graceful-timeout", "5", "service.wsgi:app"],
+        "api": api_command(host, port, workers, threads),
         "worker": [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--beat",
                    "--schedule", str(settings.home / "beat-schedule"), "--queues", ",".join(queues),
                    "--concurrency", "1", "--loglevel", "INFO", "--hostname", f"gradatlas@{os.uname().nodename}"],
@@ -117,7 +127,7 @@ def _fresh_metrics_dir(settings: Settings) -> Path:
     return folder
 
 
-def up(settings: Settings, host: str, port: int, workers: int = 2) -> int:
+def up(settings: Settings, host: str, port: int, workers: int = 2, threads: int = 4) -> int:
     token = prepare(settings)
     if token:
         print(f"Admin token written to {settings.token_file} (mode 0600).", flush=True)
@@ -125,4 +135,4 @@ def up(settings: Settings, host: str, port: int, workers: int = 2) -> int:
           f"broker {settings.broker_url.split('@')[-1]})", flush=True)
     env = {**os.environ, "GRADATLAS_HOME": str(settings.home), "PROMETHEUS_MULTIPROC_DIR": str(_fresh_metrics_dir(settings)),
            "GRADATLAS_DATABASE_URL": settings.database_url, "GRADATLAS_BROKER_URL": settings.broker_url}
-    return Supervisor(child_commands(settings, host, port, workers), env).run()
+    return Supervisor(child_commands(settings, host, port, workers, threads), env).run()

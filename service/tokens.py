@@ -1,12 +1,23 @@
 """API tokens: `ga_<id>_<secret>`. The database keeps only HMAC-SHA256 of the
 secret under a pepper that lives outside it, so a leaked table grants nothing;
-the id finds the row, and the hashes are compared in constant time."""
+the id finds the row, and the hashes are compared in constant time.
+
+Every API request authenticates, and a database read per request was a fifth
+of a submit's time (benchmarks/service_throughput.py), so each process keeps a
+token it has accepted for `cache_s` seconds. The price is stated: a token
+revoked through another process (the CLI, another gunicorn worker) is still
+accepted by this one for at most `cache_s` seconds; revoked through this
+object, it is refused at once.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 
@@ -15,12 +26,18 @@ from service.resources import Principal, TokenInfo
 from service.store import Store, aware, utcnow
 
 PREFIX = "ga"
+CACHE_MAX = 1024  # accepted tokens remembered per process; emptied when full
 
 
 class Tokens:
-    def __init__(self, store: Store, pepper: str) -> None:
+    def __init__(self, store: Store, pepper: str, cache_s: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self._pepper = pepper.encode()
+        self.cache_s, self._clock = cache_s, clock
+        # (token id, HMAC of the secret) -> (principal, accepted until): keyed by
+        # the hash, so a wrong secret for a cached id is never a cache hit.
+        self._cache: dict[tuple[str, str], tuple[Principal, float]] = {}
+        self._lock = threading.Lock()  # gunicorn's gthread workers share this object
 
     def _hash(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -39,12 +56,25 @@ class Tokens:
         parts = plaintext.split("_", 2)
         if len(parts) != 3 or parts[0] != PREFIX:
             return None
-        token_id, secret = parts[1], parts[2]
+        token_id, secret_hash = parts[1], self._hash(parts[2])
+        key = (token_id, secret_hash)
+        cached = self._cache.get(key)
+        if cached is not None and self._clock() < cached[1]:
+            return cached[0]
+        principal = self._lookup(token_id, secret_hash)
+        if principal is not None and self.cache_s > 0:
+            with self._lock:
+                if len(self._cache) >= CACHE_MAX:
+                    self._cache.clear()
+                self._cache[key] = (principal, self._clock() + self.cache_s)
+        return principal
+
+    def _lookup(self, token_id: str, secret_hash: str) -> Principal | None:
         with self.store.session() as session:
             row = session.get(TokenRow, token_id)
             if row is None or row.revoked_at is not None:
                 return None
-            if not hmac.compare_digest(row.secret_hash, self._hash(secret)):
+            if not hmac.compare_digest(row.secret_hash, secret_hash):
                 return None
             return Principal(token_id=row.id, name=row.name, is_admin=row.is_admin)
 
@@ -53,6 +83,8 @@ class Tokens:
             return [_info(row) for row in session.scalars(select(TokenRow).order_by(TokenRow.created_at))]
 
     def revoke(self, token_id: str) -> bool:
+        with self._lock:
+            self._cache = {key: value for key, value in self._cache.items() if key[0] != token_id}
         with self.store.session() as session:
             result = session.execute(
                 update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=utcnow())

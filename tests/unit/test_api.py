@@ -88,6 +88,32 @@ def test_revoked_token_is_refused(app, client):
     _error(client.get("/api/v1/experiments", headers=headers), 401)
 
 
+def test_a_token_revoked_elsewhere_is_refused_once_the_cache_time_has_passed(app, client, store, settings):
+    """Each API process accepts a token it has checked for token_cache_s seconds;
+    revoking it through another process (the CLI) takes effect within that time."""
+    from service.tokens import Tokens
+
+    now = [1000.0]
+    tokens = app.extensions["gradatlas"].tokens
+    tokens._clock = lambda: now[0]
+    info, plaintext = tokens.create("erin")
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    assert client.get("/api/v1/experiments", headers=headers).status_code == 200
+    assert Tokens(store, settings.resolved_pepper()).revoke(info.id)  # as `gradatlas token revoke` does
+    now[0] += settings.token_cache_s - 0.1
+    assert client.get("/api/v1/experiments", headers=headers).status_code == 200
+    now[0] += 0.2
+    _error(client.get("/api/v1/experiments", headers=headers), 401)
+
+
+def test_the_token_cache_never_accepts_a_wrong_secret_for_a_cached_id(app, client):
+    tokens = app.extensions["gradatlas"].tokens
+    _, plaintext = tokens.create("frank")
+    assert client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {plaintext}"}).status_code == 200
+    forged = plaintext[:-4] + ("AAAA" if not plaintext.endswith("AAAA") else "BBBB")
+    _error(client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {forged}"}), 401)
+
+
 def test_token_table_holds_no_plaintext(app, store):
     from sqlalchemy import select
 

@@ -100,3 +100,24 @@ def test_float32_storage_when_values_fit(store):
     _, _, arrays = store.get_profile_arrays(experiment.id)
     assert arrays["metric.grad_norm"].dtype == np.float32
     assert arrays["metric.grad_norm"][0, 0] == pytest.approx(1e-30, rel=1e-6)
+
+
+def test_a_pooled_connection_the_database_dropped_is_replaced_not_handed_to_a_request(store, database_url, monkeypatch):
+    """PostgreSQL only: a connection idle past PING_AFTER_IDLE_S is pinged at
+    checkout, and one that the server terminated is replaced."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL")
+    from sqlalchemy import create_engine, make_url, text
+
+    from service.db import session as db_session
+
+    store.ping()  # one pooled connection
+    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        killed = connection.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :n"),
+                                    {"n": make_url(database_url).database}).scalar()
+    admin.dispose()
+    assert killed >= 1
+    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_S", 0.0)
+    time.sleep(0.05)
+    store.ping()  # would raise OperationalError had the dead connection been handed out
