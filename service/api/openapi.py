@@ -11,26 +11,17 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from service.api import openapi_history as history_openapi
+from service.api.openapi_history import REF
+from service.api.openapi_history import error_responses as _errors
+from service.api.openapi_history import json_response as _json
+from service.api.openapi_history import ref as _ref
 from service.resources import ErrorResponse, Experiment, ExperimentPage, NewToken, Profile, TokenList, TokenRequest
 from service.spec import ExperimentSpec
 
 blueprint = Blueprint("openapi", __name__)
 
-REF = "#/components/schemas/{model}"
 MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, Experiment, ExperimentPage, Profile, ErrorResponse,
                                        TokenRequest, NewToken, TokenList, *history_openapi.MODELS)
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": REF.format(model=name)}
-
-
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _json("ErrorResponse", "error") for code in codes}
 
 
 ID_PARAM = {"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -17,20 +17,20 @@ MODELS: tuple[type[BaseModel], ...] = (ExperimentPatch, Comparison, SweepRequest
 REF = "#/components/schemas/{model}"
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
     return {"$ref": REF.format(model=name)}
 
 
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+def json_response(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref(name)}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _json("ErrorResponse", "error") for code in codes}
+def error_responses(*codes: int) -> dict[str, Any]:
+    return {str(code): json_response("ErrorResponse", "error") for code in codes}
 
 
-def _body(name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+def request_body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 
 
 ID = {"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -52,10 +52,11 @@ def paths() -> dict[str, Any]:
     return {
         "/api/v1/experiments/{experiment_id}": {
             "patch": {"summary": "Change name, tags or notes (owner or admin)", "operationId": "patchExperiment",
-                      "parameters": [ID], "requestBody": _body("ExperimentPatch"),
-                      "responses": {"200": _json("Experiment", "the changed experiment"), **_errors(401, 403, 404, 415, 422)}},
+                      "parameters": [ID], "requestBody": request_body("ExperimentPatch"),
+                      "responses": {"200": json_response("Experiment", "the changed experiment"),
+                                    **error_responses(401, 403, 404, 415, 422)}},
             "delete": {"summary": "Delete an experiment and its profile (owner or admin)", "operationId": "deleteExperiment",
-                       "parameters": [ID], "responses": {"204": {"description": "deleted"}, **_errors(401, 403, 404, 409)}},
+                       "parameters": [ID], "responses": {"204": {"description": "deleted"}, **error_responses(401, 403, 404, 409)}},
         },
         "/api/v1/compare": {
             "get": {"summary": "Profiles aligned by layer and step, spec differences, summaries side by side",
@@ -63,29 +64,29 @@ def paths() -> dict[str, Any]:
                     "parameters": [{"name": "ids", "in": "query", "required": True, "schema": {"type": "string"},
                                     "description": "2 to 10 comma-separated experiment ids"},
                                    {"name": "metrics", "in": "query", "schema": {"type": "string"}}],
-                    "responses": {"200": _json("Comparison", "the comparison"), **_errors(401, 404, 422)}},
+                    "responses": {"200": json_response("Comparison", "the comparison"), **error_responses(401, 404, 422)}},
         },
         "/api/v1/sweeps": {
             "post": {"summary": "Create a sweep: one experiment per point", "operationId": "createSweep",
-                     "requestBody": _body("SweepRequest"),
-                     "responses": {"202": _json("Sweep", "accepted; points queued"), **_errors(400, 401, 415, 422)}},
+                     "requestBody": request_body("SweepRequest"),
+                     "responses": {"202": json_response("Sweep", "accepted; points queued"), **error_responses(400, 401, 415, 422)}},
             "get": {"summary": "List sweeps, newest first", "operationId": "listSweeps",
-                    "responses": {"200": {"description": "{items: [Sweep]} (without tables)"}, **_errors(401)}},
+                    "responses": {"200": {"description": "{items: [Sweep]} (without tables)"}, **error_responses(401)}},
         },
         "/api/v1/sweeps/{sweep_id}": {
             "get": {"summary": "A sweep with counts by status and its table", "operationId": "getSweep",
-                    "parameters": [SWEEP_ID], "responses": {"200": _json("Sweep", "the sweep"), **_errors(401, 404)}},
+                    "parameters": [SWEEP_ID], "responses": {"200": json_response("Sweep", "the sweep"), **error_responses(401, 404)}},
         },
         "/api/v1/sweeps/{sweep_id}/table": {
             "get": {"summary": "The sweep's table (JSON rows, or CSV)", "operationId": "getSweepTable",
                     "parameters": [SWEEP_ID, {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}],
                     "responses": {"200": {"description": "one row per point", "content": {
-                        "application/json": {"schema": {"type": "array", "items": _ref("SweepRowOut")}},
-                        "text/csv": {"schema": {"type": "string"}}}}, **_errors(401, 404, 422)}},
+                        "application/json": {"schema": {"type": "array", "items": ref("SweepRowOut")}},
+                        "text/csv": {"schema": {"type": "string"}}}}, **error_responses(401, 404, 422)}},
         },
         "/api/v1/imports": {
             "post": {"summary": "Store a profile recorded by GradientProbe in your own loop (source: import)",
-                     "operationId": "importProfile", "requestBody": _body("ImportBody"),
-                     "responses": {"201": _json("Experiment", "stored"), **_errors(400, 401, 415, 422)}},
+                     "operationId": "importProfile", "requestBody": request_body("ImportBody"),
+                     "responses": {"201": json_response("Experiment", "stored"), **error_responses(400, 401, 415, 422)}},
         },
     }

@@ -76,7 +76,7 @@ def test_broker_down_at_submit_still_accepts_and_leaves_the_row_for_the_sweeper(
 def test_every_v1_route_needs_a_valid_token(client, headers):
     for method, path in [("get", "/api/v1/experiments"), ("post", "/api/v1/experiments"), ("get", "/api/v1/experiments/x"),
                          ("get", "/api/v1/experiments/x/profile"), ("post", "/api/v1/experiments/x/cancel")]:
-        _error(getattr(client, method)(path, headers=headers), 401)
+        assert _error(getattr(client, method)(path, headers=headers), 401)["code"] == "unauthorized"
 
 
 def test_revoked_token_is_refused(app, client):
@@ -184,10 +184,10 @@ def test_cancel_of_a_finished_experiment_is_409(client, alice, store):
 
 
 def test_unknown_experiment_and_route_and_method_are_json(client, alice):
-    _error(client.get("/api/v1/experiments/nope", headers=alice), 404)
-    _error(client.get("/api/v1/experiments/nope/profile", headers=alice), 404)
-    _error(client.get("/no/such/route"), 404)
-    _error(client.delete("/healthz"), 405)
+    assert _error(client.get("/api/v1/experiments/nope", headers=alice), 404)["code"] == "not_found"
+    assert _error(client.get("/api/v1/experiments/nope/profile", headers=alice), 404)["code"] == "not_found"
+    assert _error(client.get("/no/such/route"), 404)["code"] == "not_found"
+    assert _error(client.delete("/healthz"), 405)["code"] == "method_not_allowed"
 
 
 def test_profile_before_it_exists_is_404(client, alice):

@@ -24,5 +24,14 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(database_url):
 
 
 def test_upgrade_is_idempotent(database_url):
+    from alembic.script import ScriptDirectory
+
+    from service.migrate import alembic_config
+
     upgrade(database_url)
     upgrade(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    engine.dispose()
+    assert current == ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
