@@ -80,6 +80,14 @@ def query_error(exc: QuerySyntaxError) -> ApiError:
                                                               "position": exc.position, "expected": exc.expected}])
 
 
+def requested_format() -> str:
+    """`?format=json|csv` (json by default); anything else is 422."""
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ApiError(422, "format must be json or csv", [{"loc": ["query", "format"], "msg": f"got {fmt!r}"}])
+    return fmt
+
+
 def _limit(raw: str) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(422, f"limit must be an integer from 1 to {MAX_LIMIT}",
@@ -90,10 +98,7 @@ def _limit(raw: str) -> int:
 @blueprint.get("/experiments/<experiment_id>/profile")
 def get_profile(experiment_id: str) -> Response:
     experiment = _found(experiment_id)
-    fmt = request.args.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise ApiError(422, "format must be json or csv", [{"loc": ["query", "format"], "msg": f"got {fmt!r}"}])
-    if fmt == "csv":
+    if requested_format() == "csv":
         return _profile_csv(experiment)
     profile = services().store.get_profile(experiment_id)
     if profile is None:

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from service.api import services
 from service.api.auth import authenticate, principal
-from service.api.experiments import _limit, json_body
+from service.api.experiments import _limit, json_body, requested_format
 from service.errors import ApiError
 from service.sweeps import Sweep, create_sweep, get_sweep, list_sweeps
 
@@ -51,9 +51,7 @@ def read_sweeps() -> Response:
 @blueprint.get("/sweeps/<sweep_id>/table")
 def sweep_table(sweep_id: str) -> Response:
     sweep = _found(sweep_id)
-    fmt = request.args.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise ApiError(422, "format must be json or csv", [{"loc": ["query", "format"], "msg": f"got {fmt!r}"}])
+    fmt = requested_format()
     rows = sweep.table or []
     if fmt == "json":
         return jsonify([row.model_dump(mode="json") for row in rows])

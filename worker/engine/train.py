@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from service.spec import ExperimentSpec, TrainingSpec
 from worker.engine.analysis import summarise
 from worker.engine.data import BatchSampler, make_data
+from worker.engine.export import ImportLog
 from worker.engine.models import build_model
 from worker.engine.probe import GradientProbe
 from worker.engine.seeding import derive_seed
@@ -53,11 +54,9 @@ class RunResult:
 
 
 @dataclass
-class _Trace:
-    steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
-    rows: list[dict[str, np.ndarray]] = field(default_factory=list)
+class _Trace(ImportLog):
+    """What a run records: the same columns as a user's own loop, plus where it went bad."""
+
     first_bad: int | None = None  # first step whose loss was not finite
     steps_done: int = 0
     layers: list[dict] = field(default_factory=list)
