@@ -11,7 +11,6 @@ import functools
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
@@ -189,19 +188,10 @@ def activation_stats(a: Tensor, u: Tensor | None, derivative: Callable[[Tensor],
     return [mean, std, dead.to(F64) / a.shape[1], saturated.to(F64) / a.numel()]
 
 
-def as_sequence(t: Tensor, module: nn.Module) -> Tensor:
-    """(B, T, features): the positions at which a weight is applied to one
-    example, T = 1 for a plain linear layer, H·W patches for a conv (whose
-    input is unfolded into its 3×3 patches)."""
-    if isinstance(module, nn.Conv2d):
-        raise TypeError("use conv_patches for a conv's input")
+def as_sequence(t: Tensor) -> Tensor:
+    """(B, T, features): the positions at which a linear layer's weight is
+    applied to one example (T = 1 for a plain layer)."""
     return t.reshape(t.shape[0], -1, t.shape[-1])
-
-
-def conv_patches(x: Tensor, conv: nn.Conv2d) -> Tensor:
-    """(B, H·W, in·k·k): the conv's input as the patches its weight multiplies."""
-    cols = F.unfold(x, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)  # type: ignore[arg-type]
-    return cols.transpose(1, 2)
 
 
 def per_sample_sq(g: Tensor, x: Tensor) -> Tensor:
@@ -232,18 +222,35 @@ def _per_sample_sq_in(g64: Tensor, x64: Tensor) -> Tensor:
     return torch.bmm(g64.transpose(1, 2), x64).square().sum(dim=(1, 2))
 
 
-def _conv_per_example(g: Tensor, x: Tensor, conv: nn.Conv2d) -> Tensor | None:
-    """(B,) float64 ‖∂ℓ_a/∂W‖/B of a float32 conv applied once, or None to take the float64 path.
+def conv_per_example_grads(g: Tensor, x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """(B, out·in·k·k): each example's own ∂(B·L)/∂W of one call of `conv`.
 
-    The per-example gradient g_a (out, T) @ patches_aᵀ (T, in·k·k) in float32 with
-    no copies (bmm reads the transposed unfold as it lies), then its norm
-    checked like norms64. It costs about one more weight-gradient computation:
-    per-example norms of a conv have no rank-one shortcut.
+    The batch is folded into the channels and the conv's weight gradient is
+    taken with one group per example (torch.nn.grad.conv2d_weight): the
+    backend's own weight-gradient kernel, about the cost of the batch's
+    weight gradient, with no unfolded copy of the input (unfold alone costs
+    more than the conv's whole backward on a CPU).
     """
-    cols = F.unfold(x, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)  # type: ignore[arg-type]
-    grads = torch.bmm(g.flatten(2), cols.transpose(1, 2))  # (B, out, in·k·k)
-    norms = torch.linalg.vector_norm(grads.flatten(1), dim=1).to(F64)
-    return None if _suspect(torch.stack(torch.aminmax(norms))) else norms
+    batch = x.shape[0]
+    groups = batch * conv.groups  # example a's channels are groups a·G … a·G + G − 1
+    size = (batch * conv.out_channels, conv.in_channels // conv.groups, *conv.kernel_size)
+    grads = torch.nn.grad.conv2d_weight(x.reshape(1, -1, *x.shape[2:]), size, g.reshape(1, -1, *g.shape[2:]),
+                                        conv.stride, conv.padding, conv.dilation, groups=groups)  # type: ignore[arg-type]
+    return grads.reshape(batch, -1)
+
+
+def _conv_per_example_sq(gs: Sequence[Tensor], xs: Sequence[Tensor], conv: nn.Conv2d) -> Tensor:
+    """(B,) float64 squared per-example gradient norms of a conv over all its
+    calls: float32 on CPU with the range check of norms64, else float64."""
+    def norms(dtype: torch.dtype) -> Tensor:  # reduced in `dtype`: a float64 reduction of float32 copies first
+        calls = [conv_per_example_grads(g.to(dtype), x.to(dtype), conv) for g, x in zip(gs, xs, strict=True)]
+        return torch.linalg.vector_norm(functools.reduce(torch.add, calls), dim=1).to(F64)
+
+    if gs[0].dtype == torch.float32 and not gs[0].is_cuda:
+        fast = norms(torch.float32)
+        if not _suspect(torch.stack(torch.aminmax(fast))):
+            return fast.square()
+    return norms(F64).square()
 
 
 def per_sample_norm(gs: Sequence[Tensor], xs: Sequence[Tensor], module: nn.Module, rows: RowNorms | None = None) -> Tensor:
@@ -256,16 +263,10 @@ def per_sample_norm(gs: Sequence[Tensor], xs: Sequence[Tensor], module: nn.Modul
     """
     if rows is not None and len(gs) == 1 and gs[0].dim() == 2 and not isinstance(module, nn.Conv2d):
         return gs[0].shape[0] ** 0.5 * torch.linalg.vector_norm(rows(gs[0]) * rows(xs[0]))
-    if isinstance(module, nn.Conv2d) and len(gs) == 1 and gs[0].dtype == torch.float32 and not gs[0].is_cuda:
-        fast = _conv_per_example(gs[0], xs[0], module)
-        if fast is not None:
-            return gs[0].shape[0] ** 0.5 * torch.linalg.vector_norm(fast)
+    batch = gs[0].shape[0]
     if isinstance(module, nn.Conv2d):
-        g = torch.cat([t.flatten(2).transpose(1, 2) for t in gs], dim=1)  # (B, T, out)
-        x = torch.cat([conv_patches(t, module) for t in xs], dim=1)  # (B, T, in·9)
+        squares = _conv_per_example_sq(gs, xs, module)
     else:
-        g = torch.cat([as_sequence(t, module) for t in gs], dim=1)
-        x = torch.cat([as_sequence(t, module) for t in xs], dim=1)
-    batch = g.shape[0]
+        squares = per_sample_sq(torch.cat([as_sequence(t) for t in gs], dim=1), torch.cat([as_sequence(t) for t in xs], dim=1))
     # B · RMS_a ‖·‖ = √B · √(Σ_a ‖·‖²)
-    return batch**0.5 * per_sample_sq(g, x).sum().sqrt()
+    return batch**0.5 * squares.sum().sqrt()

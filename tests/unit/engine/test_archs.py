@@ -108,3 +108,11 @@ def test_every_data_set_loads_standardised() -> None:
         np.testing.assert_allclose(data.x.std(dim=0, correction=0).numpy(), 1.0, rtol=1e-9)
     tokens = make_data(make_spec({"data": {"name": "tokens", "input_dim": 9, "seq_len": 5}}).data, 0)
     assert tokens.x.dtype == torch.long and tokens.x.shape == (64, 5) and int(tokens.x.max()) <= 8
+
+
+def test_a_float32_cnn_takes_the_fast_per_example_path_to_the_same_norms() -> None:
+    """The CPU float32 path (per-example conv gradients in float32, range-checked)
+    agrees with the float64 hand computation on the same weights and data."""
+    spec = exact_spec(ARCHS["cnn"]).model_copy(update={"dtype": "float32"})
+    result = run_experiment(spec)
+    np.testing.assert_allclose(result.metrics["per_sample_grad_norm"][0], reference(exact_spec(ARCHS["cnn"]))["per_sample_grad_norm"], rtol=1e-5)
