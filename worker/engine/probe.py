@@ -57,6 +57,7 @@ from service.spec import ALL_METRICS
 from worker.engine.probe_batched import ActItem, Workspace, fill_rows
 from worker.engine.probe_batched import activation_stats as batched_activation_stats
 from worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
+from worker.engine.updates import UpdateNorms
 
 __all__ = ["F64", "SATURATION", "GradientProbe", "ProbedLayer", "discover_layers", "norm64"]
 TIME_METRIC = "time_signal_norm"
@@ -116,7 +117,10 @@ class GradientProbe:
         model: nn.Module,
         metrics: Sequence[str] = ALL_METRICS,
         layers: Sequence[ProbedLayer] | None = None,
+        update_norms: UpdateNorms | None = None,
     ) -> None:
+        """`update_norms`, when given, reads each weight's ‖ΔW‖ after the
+        optimiser's step (worker/engine/updates.py) instead of a snapshot."""
         unknown = set(metrics) - set(ALL_METRICS)
         if unknown:
             raise ValueError(f"unknown metrics: {sorted(unknown)}")
@@ -135,6 +139,7 @@ class GradientProbe:
         self._weights = [layer.linear.weight for layer in self.layers]
         self._bias_layers = [i for i, layer in enumerate(self.layers) if layer.linear.bias is not None]
         self._bias_index = torch.tensor(self._bias_layers, dtype=torch.long, device=weight.device)
+        self._update_norms = update_norms
         self._before: list[Tensor] | None = None
         self._snapshot: list[Tensor] | None = None  # reused buffers: a fresh 5 MB allocation each step page-faults
         self._weight_norms: Tensor | None = None
@@ -187,13 +192,18 @@ class GradientProbe:
     @torch.no_grad()
     def after_step(self) -> None:
         """update_ratio = ‖W_after − W_before‖_F / ‖W_before‖_F (0 when both are 0)."""
-        if self._before is None or self._weight_norms is None:
+        if "update_ratio" not in self._row or self._weight_norms is None:
             return
-        torch._foreach_sub_(self._before, self._weights)  # in place: before ← before − after = −ΔW
-        moved = norms64(self._before)  # (n_layers,)
+        if self._update_norms is not None:
+            moved = self._update_norms(self._weights)
+        elif self._before is not None:
+            torch._foreach_sub_(self._before, self._weights)  # in place: before ← before − after = −ΔW
+            moved = norms64(self._before)  # (n_layers,)
+        else:
+            return
         ratio = moved / self._weight_norms
         self._put("update_ratio", torch.where(moved == 0, torch.zeros_like(ratio), ratio))
-        self._before = None
+        self._before = self._weight_norms = None
 
     def read(self, *scalars: Tensor) -> tuple[dict[str, np.ndarray], list[float]]:
         """Copy the record (and any 0-d tensors, e.g. the loss) to the host at once.
@@ -285,7 +295,7 @@ class GradientProbe:
             self._time_buf = norms[at:].clone() if hidden else torch.zeros(0, dtype=F64, device=self._buf.device)
         if "per_sample_grad_norm" in wanted:
             self._per_sample(capture, rows)
-        if "update_ratio" in wanted:
+        if "update_ratio" in wanted and self._update_norms is None:
             if self._snapshot is None:
                 self._snapshot = [torch.empty_like(w) for w in self._weights]
             torch._foreach_copy_(self._snapshot, [w.detach() for w in self._weights])

@@ -30,6 +30,7 @@ from worker.engine.export import ImportLog
 from worker.engine.models import build_model
 from worker.engine.probe import GradientProbe
 from worker.engine.seeding import derive_seed
+from worker.engine.updates import known_update_norms
 
 OnStep = Callable[[int, int], None]
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -139,9 +140,9 @@ class _Run:
         self.data = make_data(spec.data, derive_seed(spec.seed, "data")).to(device, dtype)
         self.sampler = BatchSampler(len(self.data), spec.data.batch_size, device, derive_seed(spec.seed, "batches"))
         metrics = [m for m in spec.recorded_metrics() if self.n_steps > 0 or m != "update_ratio"]
-        self.probe = GradientProbe(self.model, metrics)
         self.params = list(self.model.parameters())
         self.optimizer = make_optimizer(self.params, self.t) if self.n_steps > 0 else None
+        self.probe = GradientProbe(self.model, metrics, update_norms=known_update_norms(self.optimizer, dtype))
         # on-device count of the steps before the first non-finite loss: no host sync
         self.finite_run = torch.zeros((), dtype=torch.long, device=device)
         self.alive = torch.ones((), dtype=torch.bool, device=device)
