@@ -143,6 +143,7 @@ class GradientProbe:
         self._before: list[Tensor] | None = None
         self._snapshot: list[Tensor] | None = None  # reused buffers: a fresh 5 MB allocation each step page-faults
         self._weight_norms: Tensor | None = None
+        self._grad_norms: Tensor | None = None  # this step's, for update_norms
         self._capture = _Capture(len(self.layers))
         self._workspace = Workspace()  # stacks reused across recorded steps (probe_batched)
         self._indices: dict[tuple[int, ...], Tensor] = {}
@@ -153,7 +154,7 @@ class GradientProbe:
     def watching(self) -> Iterator[None]:
         """Hooks for the forward pass of a recorded step (removed on exit)."""
         self._buf.zero_()
-        self._before = self._weight_norms = None
+        self._before = self._weight_norms = self._grad_norms = None
         self._capture = _Capture(len(self.layers))
         wants_act = bool(set(_ACT_METRICS) & set(self.metrics))
         wants_signal = bool(_SIGNAL_METRICS & set(self.metrics))
@@ -195,7 +196,7 @@ class GradientProbe:
         if "update_ratio" not in self._row or self._weight_norms is None:
             return
         if self._update_norms is not None:
-            moved = self._update_norms(self._weights)
+            moved = self._update_norms(self._weights, self._grad_norms)
         elif self._before is not None:
             torch._foreach_sub_(self._before, self._weights)  # in place: before ← before − after = −ΔW
             moved = norms64(self._before)  # (n_layers,)
@@ -203,7 +204,7 @@ class GradientProbe:
             return
         ratio = moved / self._weight_norms
         self._put("update_ratio", torch.where(moved == 0, torch.zeros_like(ratio), ratio))
-        self._before = self._weight_norms = None
+        self._before = self._weight_norms = self._grad_norms = None
 
     def read(self, *scalars: Tensor) -> tuple[dict[str, np.ndarray], list[float]]:
         """Copy the record (and any 0-d tensors, e.g. the loss) to the host at once.
@@ -277,7 +278,8 @@ class GradientProbe:
             self._put("weight_norm", self._weight_norms)
             at = n
         if "grad_norm" in wanted:
-            self._put("grad_norm", norms[at : at + n])
+            self._grad_norms = norms[at : at + n]
+            self._put("grad_norm", self._grad_norms)
             at += n
         if "bias_grad_norm" in wanted:
             if self._bias_layers:

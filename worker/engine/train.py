@@ -142,7 +142,8 @@ class _Run:
         metrics = [m for m in spec.recorded_metrics() if self.n_steps > 0 or m != "update_ratio"]
         self.params = list(self.model.parameters())
         self.optimizer = make_optimizer(self.params, self.t) if self.n_steps > 0 else None
-        self.probe = GradientProbe(self.model, metrics, update_norms=known_update_norms(self.optimizer, dtype))
+        self.probe = GradientProbe(self.model, metrics, update_norms=known_update_norms(
+            self.optimizer, dtype, clipped=self.t.clip_norm is not None or self.t.clip_value is not None))
         # on-device count of the steps before the first non-finite loss: no host sync
         self.finite_run = torch.zeros((), dtype=torch.long, device=device)
         self.alive = torch.ones((), dtype=torch.bool, device=device)
