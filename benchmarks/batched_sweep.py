@@ -38,6 +38,24 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
+MATMULS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def matmul_share(fn) -> float:  # type: ignore[no-untyped-def]
+    """torch.profiler: the fraction of the ops' self CPU time that `fn` spends in matrix products.
+
+    Batching can remove the per-point dispatch, Python and probe overhead but
+    not the arithmetic of the products, so 1 / (this share of the sequential
+    run) bounds the speed-up any batching can give on this machine."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    return sum(e.self_cpu_time_total for e in events if e.key in MATMULS) / total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=32)
@@ -60,9 +78,13 @@ def main() -> None:
             seq.append(timed(lambda specs=specs: [run_experiment(spec) for spec in specs]))
             bat.append(timed(lambda specs=specs: run_batched(specs)))
         s, b = min(seq), min(bat)  # the least disturbed run of each
-        rows.append((batch_size, s, b, s / b))
-        print(f"batch {batch_size}: sequential {s:.2f} s, batched {b:.2f} s, speed-up {s / b:.1f}x", flush=True)
-    table = "\n".join(f"| {bs} | {s:.2f} s | {b:.2f} s | **{r:.1f}×** |" for bs, s, b, r in rows)
+        share = matmul_share(lambda specs=specs: [run_experiment(spec) for spec in specs[:8]])
+        batched_share = matmul_share(lambda specs=specs: run_batched(specs))
+        rows.append((batch_size, s, b, s / b, share, batched_share))
+        print(f"batch {batch_size}: sequential {s:.2f} s, batched {b:.2f} s, speed-up {s / b:.1f}x, "
+              f"matmul share {share:.0%} → {batched_share:.0%}", flush=True)
+    table = "\n".join(f"| {bs} | {s:.2f} s | {b:.2f} s | **{r:.1f}×** | {sh:.0%} | {1 / sh:.1f}× | {bsh:.0%} |"
+                      for bs, s, b, r, sh, bsh in rows)
     write_section("batched-sweep", f"""## Batched sweep points (issue 4)
 
 `{'.venv/bin/python -m benchmarks.batched_sweep'}` — {args.points} MLP points (depth 10, width 64, tanh,
@@ -71,16 +93,17 @@ best of {args.repeats} interleaved runs, one process, `torch {torch.__version__}
 with {torch.get_num_threads()} threads ({os.cpu_count()} cores, shared with other work while measured).
 Profiles of the batched points equal their solo runs (checked: rtol 1e-3, atol 1e-7 in float32).
 
-| minibatch | one after another | batched (one model) | speed-up |
-|---|---|---|---|
+| minibatch | one after another | batched (one model) | speed-up | matmul share, sequential | bound: 1 ÷ share | matmul share, batched |
+|---|---|---|---|---|---|---|
 {table}
 
-Target ≥ 6×: **not met on this CPU**. The batched run does the same arithmetic in P-wide `baddbmm`s; what
-it saves is the per-step Python, dispatch and probe overhead of P separate models. At width 64 and a
-minibatch of 128 the matrix products themselves dominate on two CPU cores, so the gain is bounded by that
-overhead share (with one intra-op thread we measured only 1.4× at minibatch 128); with smaller per-point
-work (minibatch 32) it grows, and on a GPU, where P small models are launch-bound, it is expected to be far
-larger (not measured: this task had no GPU).
+Target ≥ 6×: **not met on this CPU**, and the profile says why. The batched run does the same arithmetic in
+P-wide `baddbmm`s; what it saves is the per-step Python, dispatch and probe overhead of P separate models.
+The "matmul share" columns are torch.profiler's fraction of self CPU time spent in `mm`/`addmm`/`bmm`/`baddbmm`
+(sequential: the first 8 points run alone; batched: all of them as one model). Since batching cannot make
+the products cheaper, 1 ÷ (the sequential share) bounds any batched speed-up on this machine, and the
+measured speed-up is close to that bound. On a GPU, where P small models are launch-bound and the products
+take microseconds, the share is small and the bound far higher (not measured: no GPU was lent to this task).
 """)
 
 

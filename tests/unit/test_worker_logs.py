@@ -1,0 +1,50 @@
+"""The worker's log stays about experiments: Celery's lines about the routine
+sweeper runs are dropped, every other line passes."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
+
+from service.queue import RUN_TASK, SWEEP_TASK
+from worker.celery_app import ROUTINE_LOGGERS
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def kept() -> Kept:
+    handler = Kept()
+    for name in ROUTINE_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+    yield handler
+    for name in ROUTINE_LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
+
+
+def log_a_run_of(task: str) -> None:
+    fields = {"name": task, "id": "abc", "runtime": 0.01, "return_value": {}}
+    logging.getLogger("celery.beat").info("Scheduler: Sending due task %s (%s)", "sweep", task)
+    logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, fields)
+    logging.getLogger("celery.app.trace").info(LOG_SUCCESS, fields)
+
+
+def test_routine_sweeper_runs_leave_no_line(kept: Kept) -> None:
+    log_a_run_of(SWEEP_TASK)
+    assert kept.lines == []
+
+
+def test_experiment_lines_and_sweeper_warnings_pass(kept: Kept) -> None:
+    log_a_run_of(RUN_TASK)
+    logging.getLogger("celery.app.trace").warning("Task %s[abc] raised unexpected: boom", SWEEP_TASK)
+    assert len(kept.lines) == 4 and all(RUN_TASK in line for line in kept.lines[:3])
