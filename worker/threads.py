@@ -4,7 +4,8 @@ torch's own default is one thread per core in every process. On a small
 machine whose cores PostgreSQL, the broker and the API share, that is the
 worst choice: OpenMP threads spin at their barriers while another process
 holds the core they wait for. On 2 cores a worker with 2 threads finished the
-small benchmark job 7× slower than with 1 (BENCHMARKS.md). So a worker leaves
+small benchmark job (10 layers, 50 steps) at a seventh of the rate, and with a
+median turnaround 4× as long, as with 1 (BENCHMARKS.md). So a worker leaves
 one core to the rest of the service and divides the others among its pool's
 processes, unless GRADATLAS_TORCH_THREADS (or OMP_NUM_THREADS) says otherwise.
 """
@@ -40,7 +41,7 @@ def choose(settings: Settings, processes: int) -> tuple[int | None, str]:
 
 def apply(count: int) -> None:
     """Set both of torch's thread counts in this process; idempotent."""
-    import torch  # not at import: flower and the API load the Celery app without torch's weight
+    import torch  # not at import: flower loads the Celery app without the tasks, so without torch
 
     torch.set_num_threads(count)
     if torch.get_num_interop_threads() == count:
