@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     visibility_timeout_s: float = 0.0  # 0: derived, the time limit plus a margin
     gpu_queue: bool = False  # a GPU worker consumes the `gpu` queue: "auto" goes there
     broker_polling_interval_s: float = 0.1
+    # Threads torch uses in each worker pool process (worker/threads.py). Unset:
+    # the cores less one, shared among the pool's processes, unless
+    # OMP_NUM_THREADS is set, which torch then follows.
+    torch_threads: int | None = Field(None, ge=1)
 
     # Quotas (API.md: 422 naming the limit).
     max_params: int = 50_000_000

@@ -2,6 +2,10 @@
 (gunicorn) and one Celery worker (with beat) as children, restarting a child
 that dies and stopping all of them cleanly on Ctrl-C or SIGTERM.
 
+The worker runs one pool process, and chooses its torch thread count itself
+(worker/threads.py): GRADATLAS_TORCH_THREADS, passed on with the rest of the
+environment, else every core but one, which the API and the database need.
+
 Stopping never half-writes a result: a result is one transaction, so a worker
 stopped mid-run leaves its experiment `running` with a lease that the sweeper
 returns to the queue once the heartbeat is stale.

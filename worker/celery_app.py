@@ -4,14 +4,21 @@
 import logging
 from typing import Any
 
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_after_setup, worker_process_init
 
 from service.logs import JsonFormatter
 from service.queue import SWEEP_TASK, make_celery
 from service.settings import get_settings
+from worker import threads
 
 app = make_celery(get_settings())
 app.conf.include = ["worker.tasks"]
+
+log = logging.getLogger("gradatlas.worker")
+
+# Resolved once in the worker's main process; forked pool processes inherit it.
+_torch_threads: int | None = None
 
 
 @after_setup_logger.connect
@@ -20,6 +27,27 @@ def _json_logs(logger: Any, **_kwargs: Any) -> None:
     """Celery's own handlers, with JSON lines carrying the request and experiment ids."""
     for handler in logger.handlers:
         handler.setFormatter(JsonFormatter())
+
+
+@celeryd_after_setup.connect
+def _choose_torch_threads(instance: Any, **_kwargs: Any) -> None:
+    """In the worker's main process, for every pool, once logging is set up
+    and `--concurrency` (even `auto`) resolved, and before the prefork pool
+    forks its processes, which apply the count themselves (below). The solo
+    and threads pools run tasks in this process, so it is applied here."""
+    global _torch_threads
+    _torch_threads, source = threads.choose(get_settings(), instance.concurrency)
+    log.info("torch threads per pool process: %s (%s)", _torch_threads or "as OMP_NUM_THREADS says", source)
+    if _torch_threads and not issubclass(instance.pool_cls, PreforkPool):
+        threads.apply(_torch_threads)
+
+
+@worker_process_init.connect
+def _apply_torch_threads(**_kwargs: Any) -> None:
+    """In each prefork pool process as it starts. (The solo pool sends this
+    too, in the main process, before the count is chosen: nothing to do.)"""
+    if _torch_threads:
+        threads.apply(_torch_threads)
 
 
 class QuietRoutineSweeps(logging.Filter):

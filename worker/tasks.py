@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import torch
 from celery.exceptions import SoftTimeLimitExceeded
 
 import service
@@ -88,7 +89,8 @@ class Lease:
 
 
 def _environment() -> dict[str, Any]:
-    return {"worker": socket.gethostname(), "gradatlas": service.__version__}
+    """Where the run ran; `torch_threads` shows the worker's thread setting took (worker/threads.py)."""
+    return {"worker": socket.gethostname(), "gradatlas": service.__version__, "torch_threads": torch.get_num_threads()}
 
 
 @app.task(name=RUN_TASK, bind=True)

@@ -18,6 +18,7 @@ import requests
 
 from tests.e2e.conftest import Service, started_service
 from tests.support import wait_for
+from worker.threads import default_count
 
 DEEP_SIGMOID = {
     "name": "deep-sigmoid", "tags": ["e2e"],
@@ -53,6 +54,8 @@ def test_submit_poll_and_read_back_a_deep_sigmoid_over_http(running: Service):
     done = _wait_terminal(running, response.json()["id"])
     assert done["status"] == "succeeded", done
     assert done["summary"]["verdict"] == "vanishing" and done["summary"]["signal_ratio_init"] < 1e-3
+    if "OMP_NUM_THREADS" not in os.environ:  # else torch follows the shell's choice
+        assert done["environment"]["torch_threads"] == default_count(len(os.sched_getaffinity(0)), 1)  # up's one pool process
 
     location = running.url + response.headers["Location"]
     profile = requests.get(location + "/profile", headers=running.headers, timeout=5).json()
