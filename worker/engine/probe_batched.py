@@ -109,12 +109,43 @@ def _sum(s: Tensor) -> Tensor:
     return flat.sum(1).to(F64) if exact else flat.sum(1, dtype=F64)
 
 
-def _centred_norms(s: Tensor, mean: Tensor, ws: Workspace) -> Tensor:
+_SAFE_SPREAD = 0.1  # var ≥ this · E[a²]: E[a²] − E[a]² loses at most one of float32's digits
+
+
+def _spreads(s: Tensor, rows: Tensor, mean: Tensor, ws: Workspace) -> Tensor:
+    """(G,) population std per layer.
+
+    On CPU, first from the row norms already taken, var = Σ‖a_a‖²/n − mean²,
+    with no further pass over the stack; the layers where that would cancel
+    (var below _SAFE_SPREAD · E[a²]: a near-constant layer, a sigmoid's
+    narrow spread around ½) are centred and reduced again. On a GPU, where a
+    pass costs little and a host read stalls, every layer is centred.
+    """
+    numel = s[0].numel()
+    if s.is_cuda:
+        return _centred_norms(s, mean, ws) / numel**0.5
+    second = rows.square().sum(1) / numel
+    var = second - mean.square()
+    std = var.clamp(min=0).sqrt()
+    cancels = _suspect_spread(var, second)
+    if cancels:
+        std[cancels] = _centred_norms(s[cancels], mean[cancels]) / numel**0.5  # no workspace: its shape varies
+    return std
+
+
+def _suspect_spread(var: Tensor, second: Tensor) -> list[int]:
+    """Layers whose E[a²] − E[a]² has cancelled too far (or is not finite): one small host read."""
+    ok = var >= _SAFE_SPREAD * second
+    return [] if bool(ok.all()) else (~ok).nonzero().flatten().tolist()
+
+
+def _centred_norms(s: Tensor, mean: Tensor, ws: Workspace | None = None) -> Tensor:
     """(G,) ‖a − mean‖ per layer. Centring first keeps a near-constant layer's
     small std exact: E[a²] − E[a]² in float32 would cancel every digit of it.
     Layers whose result is outside the float32-safe range are redone in float64."""
     shift = mean.to(s.dtype).reshape(-1, *[1] * (s.dim() - 1))
-    centred = torch.sub(s, shift, out=ws.get("centred", s, tuple(s.shape))).reshape(s.shape[0], -1)
+    out = ws.get("centred", s, tuple(s.shape)) if ws is not None else None
+    centred = torch.sub(s, shift, out=out).reshape(s.shape[0], -1)
     if s.dtype == F64:
         return torch.linalg.vector_norm(centred, dim=1)
     if s.dtype == torch.float32 and not s.is_cuda:
@@ -166,7 +197,7 @@ def activation_stats(items: list[ActItem], rows: RowNorms, ws: Workspace) -> lis
         for it, row in zip(group, r, strict=True):
             rows.put(it.a, row)
         mean = _sum(s) / numel
-        std = _centred_norms(s, mean, ws) / numel**0.5
+        std = _spreads(s, r, mean, ws)
         if first.u is None or first.derivative is None:
             dead = saturated = torch.zeros_like(mean)
         else:
