@@ -53,7 +53,8 @@ COMBINATIONS = [(arch, data, activation, scheme) for arch in ARCHS for data in s
 TERMINAL = ("succeeded", "failed", "cancelled")
 STEPS = 2  # one optimiser step between two recorded steps
 # A run here is milliseconds of work: a second torch thread per pool process
-# only spins waiting for the other (5-50 times slower on a busy 2-core machine).
+# mostly spins waiting for the other (runs here were 2-80 times slower with two
+# threads than with one, on a busy 2-core machine).
 ONE_TORCH_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
