@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SERVICES_BROKER_URL, SERVICES_DATABASE_URL, fresh_broker, fresh_database
+from tests.support import SERVICES_BROKER_URL, SERVICES_DATABASE_URL, fresh_broker, fresh_database, migrated_settings
 
 
 def pytest_report_header() -> str:
@@ -29,14 +29,7 @@ def broker_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str):  # type: ignore[no-untyped-def]
-    from service.migrate import upgrade
-    from service.settings import Settings
-
-    home = tmp_path / "home"
-    settings = Settings(home=home, database_url=database_url, broker_url=broker_url, pepper="test-pepper")
-    settings.ensure_home()
-    upgrade(database_url)
-    return settings
+    return migrated_settings(tmp_path / "home", database_url, broker_url)
 
 
 @pytest.fixture

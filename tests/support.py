@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +70,18 @@ def fresh_broker(tmp_path: Path, url: str = "") -> str:
     return url
 
 
+def migrated_settings(home: Path, database_url: str, broker_url: str) -> Settings:
+    """Test settings on `database_url`, migrated to the head revision, with
+    the home folder made (what the `settings` fixture gives each test)."""
+    from service.migrate import upgrade
+    from service.settings import Settings
+
+    settings = Settings(home=home, database_url=database_url, broker_url=broker_url, pepper="test-pepper")
+    settings.ensure_home()
+    upgrade(database_url)
+    return settings
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -95,10 +110,11 @@ def service_env(home: Path, database_url: str, broker_url: str, **extra: Any) ->
 
 @contextmanager
 def worker_process(env: dict[str, str], log_path: Path, queues: str = "cpu,maintenance",
-                   beat: bool = False, pool: str = "prefork", app: str = "worker.celery_app") -> Iterator[subprocess.Popen[bytes]]:
+                   beat: bool = False, pool: str = "prefork", app: str = "worker.celery_app",
+                   concurrency: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     """A real `celery worker` process on the broker `env` names."""
     command = [sys.executable, "-m", "celery", "-A", app, "worker", "--queues", queues,
-               "--concurrency", "1", "--pool", pool, "--loglevel", "INFO",
+               "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO",
                "--hostname", f"test-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle"]
     if beat:
         command += ["--beat", "--schedule", str(Path(env["GRADATLAS_HOME"]) / "beat-schedule")]

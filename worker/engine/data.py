@@ -8,6 +8,7 @@ dtype and device) and then moved once.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -76,24 +77,31 @@ def _teacher_labels(x: Tensor, classes: int, gen: torch.Generator) -> Tensor:
 
 
 def _sklearn(spec: DataSpec, gen: torch.Generator) -> Dataset:
-    """A table bundled with scikit-learn, standardised.
+    """A table bundled with scikit-learn, standardised; `samples` below the
+    table's size takes a seeded random subset."""
+    x, y = _sklearn_table(spec.name)
+    if spec.samples < len(y):
+        keep = torch.randperm(len(y), generator=gen)[: spec.samples]
+        return Dataset(x[keep], y[keep])
+    return Dataset(x.clone(), y.clone())  # the cached table is never handed to a run
+
+
+@functools.cache
+def _sklearn_table(name: str) -> tuple[Tensor, Tensor]:
+    """The whole table, read once per process: load_digits parses a gzipped
+    CSV, tens of milliseconds, more than a whole small run takes.
 
     Each feature is centred and scaled to unit variance (constant ones are
     only centred), so every data set meets the network at the scale the
-    mean-field theory assumes. `samples` below the table's size takes a
-    seeded random subset.
+    mean-field theory assumes.
     """
     import sklearn.datasets  # only these data sets need sklearn
 
-    bunch = getattr(sklearn.datasets, _SKLEARN[spec.name])()
+    bunch = getattr(sklearn.datasets, _SKLEARN[name])()
     x = torch.as_tensor(bunch.data, dtype=torch.float64)  # (n, features)
     y = torch.as_tensor(bunch.target, dtype=torch.long)  # (n,)
     std = x.std(dim=0, correction=0)
-    x = (x - x.mean(dim=0)) / torch.where(std > 0, std, torch.ones_like(std))
-    if spec.samples < len(y):
-        keep = torch.randperm(len(y), generator=gen)[: spec.samples]
-        x, y = x[keep], y[keep]
-    return Dataset(x, y)
+    return (x - x.mean(dim=0)) / torch.where(std > 0, std, torch.ones_like(std)), y
 
 
 def _spirals(spec: DataSpec, gen: torch.Generator) -> Dataset:

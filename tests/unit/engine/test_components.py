@@ -121,6 +121,23 @@ def test_digits_are_standardised_and_subsampled() -> None:
     assert part.x.shape == (100, 64)
 
 
+def test_a_bundled_table_is_read_once_and_no_run_can_change_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sklearn.datasets
+
+    from worker.engine import data as data_module
+
+    reads = []
+    load_wine = sklearn.datasets.load_wine
+    monkeypatch.setattr(sklearn.datasets, "load_wine", lambda: reads.append(1) or load_wine())
+    data_module._sklearn_table.cache_clear()
+    spec = make_spec({"data": {"name": "wine", "input_dim": None, "classes": None, "samples": 2048}}).data
+    first = make_data(spec, seed=0)
+    expected = first.x.clone()
+    first.x.add_(1.0)  # a run writing into its own data
+    assert torch.equal(make_data(spec, seed=0).x, expected) and len(reads) == 1
+    data_module._sklearn_table.cache_clear()  # later tests read the real loader's table
+
+
 def test_sampler_covers_each_epoch_without_replacement() -> None:
     sampler = BatchSampler(10, 3, torch.device("cpu"), seed=0)
     epoch = torch.cat([sampler.next() for _ in range(3)])  # 3 batches of 3; one example dropped
