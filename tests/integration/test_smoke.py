@@ -109,36 +109,38 @@ def test_the_smoke_specs_are_the_full_product_and_cover_every_other_axis() -> No
 @dataclass
 class SmokeRun:
     store: Store
-    ids: list[str]  # in COMBINATIONS order
+    ids: dict[int, str]  # COMBINATIONS index -> experiment id, for the selected items
     worker_log: Path
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmokeRun]:
-    """A fresh database and broker, every combination submitted, one real
-    worker run until all are terminal."""
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[SmokeRun]:
+    """A fresh database and broker, every selected combination submitted (all
+    of them, unless `-k` picked a few), one real worker run until all are terminal."""
+    selected = sorted(item.callspec.params["index"] for item in request.session.items
+                      if getattr(item, "originalname", None) == "test_every_combination_runs_through_a_real_worker")
     tmp = tmp_path_factory.mktemp("smoke")
     with fresh_database(tmp, SERVICES_DATABASE_URL) as database_url:
         settings = migrated_settings(tmp / "home", database_url, fresh_broker(tmp, SERVICES_BROKER_URL))
         store = Store.from_url(database_url)
         try:
-            yield SmokeRun(store, _run_all(store, settings, tmp / "worker.log"), tmp / "worker.log")
+            yield SmokeRun(store, _run_all(store, settings, tmp / "worker.log", selected), tmp / "worker.log")
         finally:
             store.engine.dispose()
 
 
-def _run_all(store: Store, settings: Settings, log: Path) -> list[str]:
+def _run_all(store: Store, settings: Settings, log: Path, indices: list[int]) -> dict[int, str]:
     # The SQLite broker is polled, every 0.1 s by default: longer than a run here.
     env = service_env(settings.home, settings.database_url, settings.broker_url, broker_polling_interval_s=0.01)
     env.update(ONE_TORCH_THREAD)
     enqueue = CeleryEnqueue(settings)
     # Started first, so that it runs the early ones while the rest are submitted.
     with worker_process(env, log, concurrency=2) as worker:
-        ids = []
-        for body in smoke_specs():
-            experiment = store.create_experiment(parse_spec(body), "alice", "cpu")
+        specs, ids = smoke_specs(), {}
+        for index in indices:
+            experiment = store.create_experiment(parse_spec(specs[index]), "alice", "cpu")
             assert publish(experiment.id, "cpu", store, enqueue)
-            ids.append(experiment.id)
+            ids[index] = experiment.id
         try:
             wait_for(lambda: _unfinished(store) == 0 or worker.poll() is not None, timeout=600, interval=1, what="every smoke run")
         except AssertionError:
