@@ -22,6 +22,7 @@ from benchmarks.report import write_section
 from service.spec import ExperimentSpec
 from worker.engine import run_experiment
 from worker.engine.batched import run_batched
+from worker.threads import default_count
 
 
 def points(n: int, batch_size: int) -> list[ExperimentSpec]:
@@ -61,10 +62,10 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=32)
     parser.add_argument("--batch-sizes", default="128,32")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads for both (0: torch's default, as a worker runs)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads for both (0: what a one-process worker uses here, worker/threads.py)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or default_count(len(os.sched_getaffinity(0)), 1))
     rows = []
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
         specs = points(args.points, batch_size)
