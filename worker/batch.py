@@ -11,7 +11,6 @@ own, under its own lease, with its own profile and summary.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -21,47 +20,34 @@ from service.resources import Claim
 from service.settings import Settings
 from service.spec import ExperimentSpec
 from worker.engine.batched import run_batched
-from worker.tasks import StopRun, _complete, _stopped, store
+from worker.tasks import HeartbeatThread, StopRun, _complete, _stopped, store
 
 log = logging.getLogger("gradatlas.worker")
 
 
 @dataclass
-class Leases:
+class Leases(HeartbeatThread):
+    """Renews every live point's claim; a cancelled point is finished at once."""
+
     claims: list[Claim]
     interval: float
     total: int
     step: int = 0
     stopped: dict[str, str] = field(default_factory=dict)  # experiment id -> why it left the batch
-    _done: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        self._thread = threading.Thread(target=self._beat, name="heartbeat-batch", daemon=True)
-
-    def __enter__(self) -> Leases:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._done.set()
-        self._thread.join()
 
     def live(self) -> list[Claim]:
         return [claim for claim in self.claims if claim.experiment_id not in self.stopped]
 
     def _beat(self) -> None:
-        while not self._done.wait(self.interval):
-            for claim in self.live():
-                try:
-                    beat = store().heartbeat(claim, self.step, self.total)
-                except Exception as exc:  # the database blinked: try again next beat
-                    log.warning("heartbeat for %s failed: %s", claim.experiment_id, exc)
-                    continue
-                if not beat.alive:
-                    self.stopped[claim.experiment_id] = "lease_lost"
-                elif beat.cancel_requested:
-                    store().finish(claim, "cancelled", "cancelled")
-                    self.stopped[claim.experiment_id] = "cancelled"
+        for claim in self.live():
+            beat = self._renew(claim, self.step, self.total)
+            if beat is None:
+                continue
+            if not beat.alive:
+                self.stopped[claim.experiment_id] = "lease_lost"
+            elif beat.cancel_requested:
+                store().finish(claim, "cancelled", "cancelled")
+                self.stopped[claim.experiment_id] = "cancelled"
 
 
 def run_claimed_batch(claims: list[Claim], settings: Settings) -> None:

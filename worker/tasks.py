@@ -13,9 +13,9 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Self
 
 import torch
 from celery.exceptions import SoftTimeLimitExceeded
@@ -25,7 +25,7 @@ from service.logs import experiment_id_var, request_id_var
 from service.queue import RUN_TASK, SWEEP_TASK
 from service.ratelimit import make_counter
 from service.remedies import suggest as suggest_remedies
-from service.resources import Claim, SweepReport
+from service.resources import Claim, Heartbeat, SweepReport
 from service.settings import Settings, get_settings
 from service.spec import ExperimentSpec
 from service.store import Store
@@ -52,22 +52,15 @@ def store() -> Store:
     return Store.from_url(get_settings().database_url)
 
 
-@dataclass
-class Lease:
-    """Renews the claim every `interval` seconds from a thread, so a long
-    step cannot starve the heartbeat; the run polls `stop_reason`."""
+class HeartbeatThread:
+    """Runs `_beat` every `interval` seconds from a daemon thread while the
+    `with` block runs, so a long step cannot starve the lease renewal."""
 
-    claim: Claim
     interval: float
-    total: int
-    step: int = 0
-    stop_reason: str | None = None
-    _done: threading.Event = field(default_factory=threading.Event)
 
-    def __post_init__(self) -> None:
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.claim.experiment_id}", daemon=True)
-
-    def __enter__(self) -> Lease:
+    def __enter__(self) -> Self:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._every_interval, name="heartbeat", daemon=True)
         self._thread.start()
         return self
 
@@ -75,17 +68,40 @@ class Lease:
         self._done.set()
         self._thread.join()
 
-    def _beat(self) -> None:
+    def _every_interval(self) -> None:
         while not self._done.wait(self.interval):
-            try:
-                beat = store().heartbeat(self.claim, self.step, self.total)
-            except Exception as exc:  # the database blinked: try again next beat
-                log.warning("heartbeat for %s failed: %s", self.claim.experiment_id, exc)
-                continue
-            if not beat.alive:
-                self.stop_reason = "lease_lost"
-            elif beat.cancel_requested:
-                self.stop_reason = "cancelled"
+            self._beat()
+
+    def _beat(self) -> None:
+        raise NotImplementedError
+
+    def _renew(self, claim: Claim, step: int, total: int) -> Heartbeat | None:
+        """The claim's heartbeat, or None when the database blinked (tried again next beat)."""
+        try:
+            return store().heartbeat(claim, step, total)
+        except Exception as exc:
+            log.warning("heartbeat for %s failed: %s", claim.experiment_id, exc)
+            return None
+
+
+@dataclass
+class Lease(HeartbeatThread):
+    """Renews one run's claim; the run polls `stop_reason`."""
+
+    claim: Claim
+    interval: float
+    total: int
+    step: int = 0
+    stop_reason: str | None = None
+
+    def _beat(self) -> None:
+        beat = self._renew(self.claim, self.step, self.total)
+        if beat is None:
+            return
+        if not beat.alive:
+            self.stop_reason = "lease_lost"
+        elif beat.cancel_requested:
+            self.stop_reason = "cancelled"
 
 
 def _environment() -> dict[str, Any]:
