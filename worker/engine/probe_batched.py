@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
-from worker.engine.probe_stats import F64, SATURATION, RowNorms, _suspect, _tanh_saturation
+from worker.engine.probe_stats import F64, SATURATION, RowNorms, _suspect, _tanh_saturation, failing
 
 _EXACT_COUNT = 2**24  # a float32 sum of 0/1 entries is exact below this many
 
@@ -127,16 +127,10 @@ def _spreads(s: Tensor, rows: Tensor, mean: Tensor, ws: Workspace) -> Tensor:
     second = rows.square().sum(1) / numel
     var = second - mean.square()
     std = var.clamp(min=0).sqrt()
-    cancels = _suspect_spread(var, second)
+    cancels = failing(var >= _SAFE_SPREAD * second)  # also catches a nan
     if cancels:
         std[cancels] = _centred_norms(s[cancels], mean[cancels]) / numel**0.5  # no workspace: its shape varies
     return std
-
-
-def _suspect_spread(var: Tensor, second: Tensor) -> list[int]:
-    """Layers whose E[a²] − E[a]² has cancelled too far (or is not finite): one small host read."""
-    ok = var >= _SAFE_SPREAD * second
-    return [] if bool(ok.all()) else (~ok).nonzero().flatten().tolist()
 
 
 def _centred_norms(s: Tensor, mean: Tensor, ws: Workspace | None = None) -> Tensor:

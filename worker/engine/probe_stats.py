@@ -45,11 +45,15 @@ def _exact(t: Tensor) -> Tensor:
     return torch.linalg.vector_norm(torch.linalg.vector_norm(rows, dim=1, dtype=F64))
 
 
+def failing(ok: Tensor) -> list[int]:
+    """Indices where the boolean check `ok` fails: one small host read, CPU only."""
+    return [] if bool(ok.all()) else (~ok).nonzero().flatten().tolist()
+
+
 def _suspect(values: Tensor) -> list[int]:
     """Indices of float32 results outside the range where they are exact enough
-    (0, subnormal-range, huge, inf, nan): one small host read, CPU only."""
-    ok = (values >= _LOW) & (values <= _HIGH)
-    return [] if bool(ok.all()) else (~ok).nonzero().flatten().tolist()
+    (0, subnormal-range, huge, inf, nan)."""
+    return failing((values >= _LOW) & (values <= _HIGH))
 
 
 def norms64(tensors: Sequence[Tensor]) -> Tensor:
