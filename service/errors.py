@@ -3,9 +3,11 @@ turned into API.md's one JSON error shape by `service.api.errors`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
@@ -25,3 +27,18 @@ class ApiError(Exception):
 
 def validation_details(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return [{"loc": [*prefix, *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
+
+
+def require_object(body: Any, what: str) -> dict[str, Any]:
+    """`body` when it is a JSON object, else the 422 that names `what` was sent."""
+    if not isinstance(body, dict):
+        raise ApiError(422, f"{what} must be a JSON object", [{"loc": [], "msg": "expected an object"}])
+    return body
+
+
+def validated(model: type[Model], body: Any, what: str, invalid: str) -> Model:
+    """`body` as `model`, or a 422 (`invalid`, one detail per field) that stores nothing."""
+    try:
+        return model.model_validate(require_object(body, what))
+    except ValidationError as exc:
+        raise ApiError(422, invalid, validation_details(exc)) from exc

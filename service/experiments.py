@@ -11,9 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
-from service.errors import ApiError, validation_details
+from service.errors import ApiError, validated
 from service.queue import queue_for
 from service.resources import Experiment
 from service.settings import Settings
@@ -26,12 +24,7 @@ Enqueue = Callable[[str, str], None]
 
 
 def parse_spec(body: Any) -> ExperimentSpec:
-    if not isinstance(body, dict):
-        raise ApiError(422, "the experiment spec must be a JSON object", [{"loc": [], "msg": "expected an object"}])
-    try:
-        spec = ExperimentSpec.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(422, "the experiment spec is not valid", validation_details(exc)) from exc
+    spec = validated(ExperimentSpec, body, "the experiment spec", "the experiment spec is not valid")
     _check_supported(spec)
     return spec
 

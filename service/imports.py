@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from service.errors import ApiError, validation_details
+from service.errors import ApiError, require_object, validation_details
 from service.records import store_import
 from service.resources import Experiment, Layer
 from service.spec import ALL_METRICS, ExperimentSpec
@@ -70,10 +70,8 @@ class ImportBody(BaseModel):
 
 
 def import_profile(body: Any, owner: str, store: Store) -> Experiment:
-    if not isinstance(body, dict):
-        raise ApiError(422, "the import must be a JSON object", [{"loc": [], "msg": "expected an object"}])
     try:
-        parsed = ImportBody.model_validate(body)
+        parsed = ImportBody.model_validate(require_object(body, "the import"))
         spec = ExperimentSpec.model_validate(parsed.spec) if parsed.spec is not None else None
     except ValidationError as exc:
         raise ApiError(422, "the import is not valid", validation_details(exc)) from exc

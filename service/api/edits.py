@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify
 from service.api import services
 from service.api.auth import authenticate, require_owner
 from service.api.experiments import _found, json_body
-from service.errors import ApiError, validation_details
+from service.errors import ApiError, validated
 from service.records import ExperimentPatch, delete_experiment, update_experiment
 
 blueprint = Blueprint("edits", __name__, url_prefix="/api/v1")
@@ -18,15 +18,7 @@ blueprint.before_request(authenticate)
 @blueprint.patch("/experiments/<experiment_id>")
 def patch_experiment(experiment_id: str) -> Response:
     require_owner(_found(experiment_id))
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(422, "the patch must be a JSON object", [{"loc": [], "msg": "expected an object"}])
-    from pydantic import ValidationError
-
-    try:
-        patch = ExperimentPatch.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(422, "the patch is not valid (name, tags and notes can change)", validation_details(exc)) from exc
+    patch = validated(ExperimentPatch, json_body(), "the patch", "the patch is not valid (name, tags and notes can change)")
     experiment = update_experiment(services().store, experiment_id, patch)
     if experiment is None:
         raise ApiError(404, f"no experiment {experiment_id!r}")

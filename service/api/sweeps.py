@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from service.api import services
 from service.api.auth import authenticate, principal
 from service.api.experiments import _limit, json_body, requested_format
-from service.errors import ApiError
+from service.errors import ApiError, require_object
 from service.sweeps import Sweep, create_sweep, get_sweep, list_sweeps
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
@@ -23,10 +23,7 @@ CSV_SUMMARY = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_fi
 @blueprint.post("/sweeps")
 def post_sweep() -> tuple[Response, int, dict[str, str]]:
     s = services()
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(422, "the sweep must be a JSON object", [{"loc": [], "msg": "expected an object"}])
-    sweep = create_sweep(body, principal().name, s.store, s.enqueue, s.settings)
+    sweep = create_sweep(require_object(json_body(), "the sweep"), principal().name, s.store, s.enqueue, s.settings)
     return jsonify(sweep.model_dump(mode="json")), 202, {"Location": url_for("sweeps.read_sweep", sweep_id=sweep.id)}
 
 
