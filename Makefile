@@ -20,4 +20,4 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check service worker migrations tests
+	$(BIN)/ruff check gradatlas service worker migrations tests benchmarks setup.py

@@ -17,12 +17,12 @@ import time
 
 import numpy as np
 import torch
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.worker.engine import run_experiment
+from gradatlas.worker.engine.batched import run_batched
+from gradatlas.worker.threads import default_count
 
 from benchmarks.report import write_section
-from service.spec import ExperimentSpec
-from worker.engine import run_experiment
-from worker.engine.batched import run_batched
-from worker.threads import default_count
 
 
 def points(n: int, batch_size: int) -> list[ExperimentSpec]:

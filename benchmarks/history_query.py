@@ -22,15 +22,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.search.history import query_experiments
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.migrate import upgrade
+from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
 from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.report import write_section
-from service.db.models import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
-from service.history import query_experiments
-from service.migrate import upgrade
-from service.spec import ExperimentSpec
-from service.store import Store
 
 DB = "gradatlas_bench_history"
 N = 100_000

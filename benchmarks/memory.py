@@ -56,12 +56,13 @@ def children(pid: int) -> list[int]:
 
 def worker_rss(n: int) -> dict:
     """RSS of a real worker's pool process after each of `n` experiments."""
-    from service.experiments import publish
-    from service.migrate import upgrade
-    from service.queue import CeleryEnqueue
-    from service.settings import Settings
-    from service.spec import ExperimentSpec
-    from service.store import Store
+    from gradatlas.service.contracts.queue import CeleryEnqueue
+    from gradatlas.service.contracts.settings import Settings
+    from gradatlas.service.contracts.spec import ExperimentSpec
+    from gradatlas.service.jobs.submit import publish
+    from gradatlas.service.store.gateway import Store
+    from gradatlas.service.store.migrate import upgrade
+
     from tests.support import service_env, wait_for, worker_process
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,11 +96,10 @@ def worker_rss(n: int) -> dict:
 def peak_child() -> None:
     """Run in a fresh process (--peak-child): prints JSON with the peak RSS figures."""
     import numpy as np
-
-    from service.migrate import upgrade
-    from service.spec import ExperimentSpec
-    from service.store import Store
-    from worker.engine import run_experiment
+    from gradatlas.service.contracts.spec import ExperimentSpec
+    from gradatlas.service.store.gateway import Store
+    from gradatlas.service.store.migrate import upgrade
+    from gradatlas.worker.engine import run_experiment
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     spec = ExperimentSpec.model_validate(LARGE)

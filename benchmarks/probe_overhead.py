@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.worker.engine.train import _Run
 
 from benchmarks.report import write_section
-from service.spec import ExperimentSpec
-from worker.engine.train import _Run
 
 SECTION = "probe-overhead"
 Step = Callable[[], None]

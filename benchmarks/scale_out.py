@@ -31,13 +31,14 @@ import redis
 from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gradatlas.service.contracts.queue import CeleryEnqueue  # noqa: E402
+from gradatlas.service.contracts.settings import Settings  # noqa: E402
+from gradatlas.service.jobs.submit import submit  # noqa: E402
+from gradatlas.service.store.gateway import Store  # noqa: E402
+from gradatlas.service.store.migrate import upgrade  # noqa: E402
+from gradatlas.service.store.tables import ExperimentRow  # noqa: E402
+
 from benchmarks.report import write_section  # noqa: E402
-from service.db.models import ExperimentRow  # noqa: E402
-from service.experiments import submit  # noqa: E402
-from service.migrate import upgrade  # noqa: E402
-from service.queue import CeleryEnqueue  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from service.store import Store  # noqa: E402
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "trivial (depth 2, steps 0)": {"model": {"arch": "mlp", "depth": 2, "width": 16, "activation": "relu"},
@@ -59,7 +60,7 @@ def pinning(workers: int, cores: int) -> list[str]:
 def start_workers(count: int, threads: int, cores: int, env: dict[str, str], workdir: Path) -> list[subprocess.Popen[bytes]]:
     processes = []
     for i, cpus in enumerate(pinning(count, cores)):
-        command = ["taskset", "-c", cpus, sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--queues", "cpu",
+        command = ["taskset", "-c", cpus, sys.executable, "-m", "celery", "-A", "gradatlas.worker.celery_app", "worker", "--queues", "cpu",
                    "--concurrency", "1", "--loglevel", "WARNING", "--hostname", f"scale{i}@%h",
                    "--without-gossip", "--without-mingle", "--without-heartbeat"]
         log = open(workdir / f"worker{count}-{i}.log", "wb")

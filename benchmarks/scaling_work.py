@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 import torch
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.worker.engine import run_experiment
 
 from benchmarks.probe_overhead import Step, interleaved, make_run, stepper, time_steps
 from benchmarks.report import write_section
-from service.spec import ExperimentSpec
-from worker.engine import run_experiment
 
 SECTION = "scaling-work"
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "scaling-work.png"

@@ -36,11 +36,12 @@ import requests
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gradatlas.service.auth.tokens import Tokens  # noqa: E402
+from gradatlas.service.cli.supervisor import api_command  # noqa: E402
+from gradatlas.service.store.gateway import Store  # noqa: E402
+from gradatlas.service.store.migrate import upgrade  # noqa: E402
+
 from benchmarks.report import write_section  # noqa: E402
-from service.migrate import upgrade  # noqa: E402
-from service.store import Store  # noqa: E402
-from service.supervisor import api_command  # noqa: E402
-from service.tokens import Tokens  # noqa: E402
 
 P99_TARGET_MS = 50.0
 SPEC: dict[str, Any] = {"name": "bench", "model": {"arch": "mlp", "depth": 2, "width": 16, "activation": "relu"}, "training": {"steps": 0}}

@@ -4,10 +4,9 @@ caller's Config), never from a Flask app, so migrations run anywhere."""
 from __future__ import annotations
 
 from alembic import context
-
-from service.db.models import Base
-from service.db.session import make_engine
-from service.settings import get_settings
+from gradatlas.service.contracts.settings import get_settings
+from gradatlas.service.store.session import make_engine
+from gradatlas.service.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

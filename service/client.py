@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 import requests
-
-from service.resources import TERMINAL, Experiment, Profile
+from gradatlas.service.contracts.resources import TERMINAL, Experiment, Profile
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 

@@ -34,7 +34,7 @@ def settings(tmp_path: Path, database_url: str, broker_url: str):  # type: ignor
 
 @pytest.fixture
 def store(settings):  # type: ignore[no-untyped-def]
-    from service.store import Store
+    from gradatlas.service.store.gateway import Store
 
     store = Store.from_url(settings.database_url)
     yield store

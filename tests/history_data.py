@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from service.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import ExperimentSpec
 
 
 @dataclass

@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from service.resources import Experiment
-from service.spec import ExperimentSpec
-from service.store import Store
+from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.store.gateway import Store
 
 METRICS = ("grad_norm", "signal_norm", "dead_fraction", "saturated_fraction", "act_mean")
 

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
-    from service.settings import Settings
+    from gradatlas.service.contracts.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,8 +73,8 @@ def fresh_broker(tmp_path: Path, url: str = "") -> str:
 def migrated_settings(home: Path, database_url: str, broker_url: str) -> Settings:
     """Test settings on `database_url`, migrated to the head revision, with
     the home folder made (what the `settings` fixture gives each test)."""
-    from service.migrate import upgrade
-    from service.settings import Settings
+    from gradatlas.service.contracts.settings import Settings
+    from gradatlas.service.store.migrate import upgrade
 
     settings = Settings(home=home, database_url=database_url, broker_url=broker_url, pepper="test-pepper")
     settings.ensure_home()
@@ -110,7 +110,7 @@ def service_env(home: Path, database_url: str, broker_url: str, **extra: Any) ->
 
 @contextmanager
 def worker_process(env: dict[str, str], log_path: Path, queues: str = "cpu,maintenance",
-                   beat: bool = False, pool: str = "prefork", app: str = "worker.celery_app",
+                   beat: bool = False, pool: str = "prefork", app: str = "gradatlas.worker.celery_app",
                    concurrency: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     """A real `celery worker` process on the broker `env` names."""
     command = [sys.executable, "-m", "celery", "-A", app, "worker", "--queues", queues,

@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
-
-from service.resources import Claim
-from service.settings import Settings
-from service.spec import ExperimentSpec
-from worker.engine.batched import run_batched
-from worker.tasks import HeartbeatThread, StopRun, _complete, _stopped, store
+from gradatlas.service.contracts.resources import Claim
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.worker.engine.batched import run_batched
+from gradatlas.worker.tasks import HeartbeatThread, StopRun, _complete, _stopped, store
 
 log = logging.getLogger("gradatlas.worker")
 

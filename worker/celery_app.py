@@ -1,19 +1,18 @@
 """The worker's Celery app: the shared configuration plus this side's tasks.
-`celery -A worker.celery_app worker -Q cpu` consumes it."""
+`celery -A gradatlas.worker.celery_app worker -Q cpu` consumes it."""
 
 import logging
 from typing import Any
 
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_after_setup, worker_process_init
-
-from service.logs import JsonFormatter
-from service.queue import SWEEP_TASK, make_celery
-from service.settings import get_settings
-from worker import threads
+from gradatlas.service.contracts.logs import JsonFormatter
+from gradatlas.service.contracts.queue import SWEEP_TASK, make_celery
+from gradatlas.service.contracts.settings import get_settings
+from gradatlas.worker import threads
 
 app = make_celery(get_settings())
-app.conf.include = ["worker.tasks"]
+app.conf.include = ["gradatlas.worker.tasks"]
 
 log = logging.getLogger("gradatlas.worker")
 

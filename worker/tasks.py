@@ -19,20 +19,20 @@ from typing import Any, Self
 
 import torch
 from celery.exceptions import SoftTimeLimitExceeded
+from gradatlas.service.auth.ratelimit import make_counter
+from gradatlas.service.contracts.logs import experiment_id_var, request_id_var
+from gradatlas.service.contracts.queue import RUN_TASK, SWEEP_TASK
+from gradatlas.service.contracts.resources import Claim, Heartbeat, SweepReport
+from gradatlas.service.contracts.settings import Settings, get_settings
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.science.remedies import suggest as suggest_remedies
+from gradatlas.service.science.theory import predict
+from gradatlas.service.store.gateway import Store
+from gradatlas.worker.celery_app import app
+from gradatlas.worker.engine import run_experiment as run_engine
+from gradatlas.worker.engine import summarise
 
-import service
-from service.logs import experiment_id_var, request_id_var
-from service.queue import RUN_TASK, SWEEP_TASK
-from service.ratelimit import make_counter
-from service.remedies import suggest as suggest_remedies
-from service.resources import Claim, Heartbeat, SweepReport
-from service.settings import Settings, get_settings
-from service.spec import ExperimentSpec
-from service.store import Store
-from service.theory import predict
-from worker.celery_app import app
-from worker.engine import run_experiment as run_engine
-from worker.engine import summarise
+import gradatlas
 
 log = logging.getLogger("gradatlas.worker")
 
@@ -106,7 +106,7 @@ class Lease(HeartbeatThread):
 
 def _environment() -> dict[str, Any]:
     """Where the run ran; `torch_threads` shows the worker's thread setting took (worker/threads.py)."""
-    return {"worker": socket.gethostname(), "gradatlas": service.__version__, "torch_threads": torch.get_num_threads()}
+    return {"worker": socket.gethostname(), "gradatlas": gradatlas.__version__, "torch_threads": torch.get_num_threads()}
 
 
 @app.task(name=RUN_TASK, bind=True)
@@ -206,7 +206,7 @@ def sweep() -> dict[str, int]:
     return {"republished": len(report.republish), "requeued": len(report.requeued), "failed": len(report.failed)}
 
 
-from service.queue import BATCH_TASK  # noqa: E402  (kept apart: the batch task is issue 4's)
+from gradatlas.service.contracts.queue import BATCH_TASK  # noqa: E402  (kept apart: the batch task is issue 4's)
 
 
 @app.task(name=BATCH_TASK)
@@ -218,14 +218,14 @@ def run_batch(experiment_ids: list[str]) -> None:
     duplicate delivery, a cancel) is simply not in the batch. Points that
     cannot batch after all run one by one through run_experiment.
     """
-    from worker.batch import run_claimed_batch
+    from gradatlas.worker.batch import run_claimed_batch
 
     specs = {}
     for experiment_id in experiment_ids:
         experiment = store().get_experiment(experiment_id)
         if experiment is not None and experiment.status == "queued":
             specs[experiment_id] = ExperimentSpec.model_validate(experiment.spec)
-    from worker.engine.batched import can_batch
+    from gradatlas.worker.engine.batched import can_batch
 
     if len(specs) < 2 or not can_batch(list(specs.values())):
         for experiment_id in specs:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 
-from service.settings import Settings
+from gradatlas.service.contracts.settings import Settings
 
 log = logging.getLogger("gradatlas.worker")
 

@@ -8,15 +8,14 @@ import uuid
 from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
-
-from service.api.auth import guard_api
-from service.api.errors import register_error_handlers
-from service.experiments import Enqueue
-from service.logs import request_id_var
-from service.ratelimit import RateLimiter, make_counter
-from service.settings import Settings, get_settings
-from service.store import Store
-from service.tokens import Tokens
+from gradatlas.service.api.auth import guard_api
+from gradatlas.service.api.errors import register_error_handlers
+from gradatlas.service.auth.ratelimit import RateLimiter, make_counter
+from gradatlas.service.auth.tokens import Tokens
+from gradatlas.service.contracts.logs import request_id_var
+from gradatlas.service.contracts.settings import Settings, get_settings
+from gradatlas.service.jobs.submit import Enqueue
+from gradatlas.service.store.gateway import Store
 
 
 @dataclass
@@ -34,7 +33,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     store = store or Store.from_url(settings.database_url)
     broker_ping = None
     if enqueue is None:
-        from service.queue import CeleryEnqueue
+        from gradatlas.service.contracts.queue import CeleryEnqueue
 
         celery_enqueue = CeleryEnqueue(settings)
         enqueue, broker_ping = celery_enqueue, celery_enqueue.ping
@@ -49,8 +48,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.before_request(guard_api)
     app.after_request(_echo_request_id)
     register_error_handlers(app)
-    from service.api import experiments, health, history_routes, metrics, openapi, plots, theory, tokens
-    from service.web import init_web
+    from gradatlas.service.api import experiments, health, history_routes, metrics, openapi, plots, theory, tokens
+    from gradatlas.service.web import init_web
 
     for module in (experiments, plots, theory, tokens, health, openapi, metrics):
         app.register_blueprint(module.blueprint)

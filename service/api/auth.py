@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, g, request
-
-from service.errors import ApiError
-from service.resources import Experiment, Principal
+from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.contracts.resources import Experiment, Principal
 
 log = logging.getLogger("gradatlas.api")
 

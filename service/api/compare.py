@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-
-from service.api import services
-from service.api.auth import authenticate
-from service.api.experiments import _found
-from service.compare import MAX_COMPARE, CannotAlign, compare
-from service.errors import ApiError
-from service.spec import ALL_METRICS
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import authenticate
+from gradatlas.service.api.experiments import _found
+from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.contracts.spec import ALL_METRICS
+from gradatlas.service.reports.compare import MAX_COMPARE, CannotAlign, compare
 
 blueprint = Blueprint("compare", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)

@@ -4,12 +4,11 @@ cannot be deleted (409): its worker still holds a lease on the row."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-
-from service.api import services
-from service.api.auth import authenticate, require_owner
-from service.api.experiments import _found, json_body
-from service.errors import ApiError, validated
-from service.records import ExperimentPatch, delete_experiment, update_experiment
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import authenticate, require_owner
+from gradatlas.service.api.experiments import _found, json_body
+from gradatlas.service.contracts.errors import ApiError, validated
+from gradatlas.service.store.records import ExperimentPatch, delete_experiment, update_experiment
 
 blueprint = Blueprint("edits", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify
+from gradatlas.service.contracts.errors import ApiError, validation_details
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
-
-from service.errors import ApiError, validation_details
 
 log = logging.getLogger("gradatlas.api")
 

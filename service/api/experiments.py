@@ -9,16 +9,15 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-
-from service import profile_codec
-from service.api import services
-from service.api.auth import principal, require_owner
-from service.errors import ApiError
-from service.experiments import submit
-from service.history import query_experiments
-from service.query import QuerySyntaxError
-from service.resources import Experiment
-from service.store import Conflict
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import principal, require_owner
+from gradatlas.service.contracts import profile_codec
+from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.jobs.submit import submit
+from gradatlas.service.search.history import query_experiments
+from gradatlas.service.search.query import QuerySyntaxError
+from gradatlas.service.store.gateway import Conflict
 
 blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
 

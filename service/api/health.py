@@ -4,8 +4,7 @@ and the broker."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-
-from service.api import services
+from gradatlas.service.api import services
 
 blueprint = Blueprint("health", __name__)
 

@@ -7,7 +7,7 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from service.api import compare, edits, imports, sweeps
+    from gradatlas.service.api import compare, edits, imports, sweeps
 
     app.register_blueprint(edits.blueprint)
     app.register_blueprint(compare.blueprint)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
-
-from service.api import services
-from service.api.auth import authenticate, principal
-from service.api.experiments import json_body
-from service.imports import import_profile
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import authenticate, principal
+from gradatlas.service.api.experiments import json_body
+from gradatlas.service.jobs.imports import import_profile
 
 blueprint = Blueprint("imports", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)

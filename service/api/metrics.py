@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request
+from gradatlas.service.api import services
+from gradatlas.service.store.tables import ExperimentRow
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import case, func, select
-
-from service.api import services
-from service.db.models import ExperimentRow
 
 blueprint = Blueprint("metrics", __name__)
 

@@ -7,16 +7,15 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from gradatlas.service.api import openapi_history as history_openapi
+from gradatlas.service.api.openapi_history import REF
+from gradatlas.service.api.openapi_history import error_responses as _errors
+from gradatlas.service.api.openapi_history import json_response as _json
+from gradatlas.service.api.openapi_history import ref as _ref
+from gradatlas.service.contracts.resources import ErrorResponse, Experiment, ExperimentPage, NewToken, Profile, TokenList, TokenRequest
+from gradatlas.service.contracts.spec import ExperimentSpec
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
-
-from service.api import openapi_history as history_openapi
-from service.api.openapi_history import REF
-from service.api.openapi_history import error_responses as _errors
-from service.api.openapi_history import json_response as _json
-from service.api.openapi_history import ref as _ref
-from service.resources import ErrorResponse, Experiment, ExperimentPage, NewToken, Profile, TokenList, TokenRequest
-from service.spec import ExperimentSpec
 
 blueprint = Blueprint("openapi", __name__)
 

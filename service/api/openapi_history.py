@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradatlas.service.jobs.imports import ImportBody
+from gradatlas.service.jobs.sweeps import Sweep, SweepRequest
+from gradatlas.service.reports.compare import Comparison
+from gradatlas.service.search.fields import field_names
+from gradatlas.service.store.records import ExperimentPatch
 from pydantic import BaseModel
-
-from service.compare import Comparison
-from service.fields import field_names
-from service.imports import ImportBody
-from service.records import ExperimentPatch
-from service.sweeps import Sweep, SweepRequest
 
 MODELS: tuple[type[BaseModel], ...] = (ExperimentPatch, Comparison, SweepRequest, Sweep, ImportBody)
 REF = "#/components/schemas/{model}"

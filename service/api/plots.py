@@ -4,11 +4,10 @@ figure for a paper or a slide, so nobody has to re-plot 2,000 numbers."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-
-from service import plots
-from service.api import services
-from service.api.auth import authenticate
-from service.errors import ApiError
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import authenticate
+from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.reports import plots
 
 blueprint = Blueprint("plots", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)

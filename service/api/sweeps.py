@@ -6,12 +6,11 @@ import csv
 import io
 
 from flask import Blueprint, Response, jsonify, request, url_for
-
-from service.api import services
-from service.api.auth import authenticate, principal
-from service.api.experiments import _limit, json_body, requested_format
-from service.errors import ApiError, require_object
-from service.sweeps import Sweep, create_sweep, get_sweep, list_sweeps
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import authenticate, principal
+from gradatlas.service.api.experiments import _limit, json_body, requested_format
+from gradatlas.service.contracts.errors import ApiError, require_object
+from gradatlas.service.jobs.sweeps import Sweep, create_sweep, get_sweep, list_sweeps
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)

@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 
 from flask import Blueprint, Response, jsonify, request
-
-from service.api.auth import authenticate
-from service.errors import ApiError
-from service.theory import ACTIVATIONS, predict
+from gradatlas.service.api.auth import authenticate
+from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.science.theory import ACTIVATIONS, predict
 
 blueprint = Blueprint("theory", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)

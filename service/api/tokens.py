@@ -4,13 +4,12 @@ plaintext is in the creating response only; the database keeps its HMAC."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import require_admin
+from gradatlas.service.api.experiments import json_body
+from gradatlas.service.contracts.errors import ApiError, validation_details
+from gradatlas.service.contracts.resources import NewToken, TokenRequest
 from pydantic import ValidationError
-
-from service.api import services
-from service.api.auth import require_admin
-from service.api.experiments import json_body
-from service.errors import ApiError, validation_details
-from service.resources import NewToken, TokenRequest
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
 

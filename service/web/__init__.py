@@ -85,7 +85,7 @@ def signed_in(view: F) -> F:
 
 def metric_info() -> dict[str, dict[str, Any]]:
     """Axis labels and scales for the browser charts: the same as the figures'."""
-    from service.plots import METRICS
+    from gradatlas.service.reports.plots import METRICS
 
     return {name: {"label": info.label, "log": info.log, "theory": info.theory} for name, info in METRICS.items()}
 
@@ -96,6 +96,6 @@ def init_web(app: Flask, secret_key: str) -> None:
                       SESSION_COOKIE_SAMESITE="Lax")
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["metric_info"] = metric_info
-    from service.web import pages, submit  # noqa: F401  (routes register on the blueprint)
+    from gradatlas.service.web import pages, submit  # noqa: F401  (routes register on the blueprint)
 
     app.register_blueprint(blueprint)

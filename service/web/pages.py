@@ -10,12 +10,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, redirect, render_template, request, session, url_for
+from gradatlas.service.contracts.spec import apply_merge_patch
+from gradatlas.service.science.explain import explain, sci
+from gradatlas.service.web import api, blueprint, check_csrf, signed_in
+from gradatlas.service.web.specs import flatten, spec_differences
 from werkzeug.wrappers import Response as BaseResponse
-
-from service.explain import explain, sci
-from service.spec import apply_merge_patch
-from service.web import api, blueprint, check_csrf, signed_in
-from service.web.specs import flatten, spec_differences
 
 ACTIVE = ("queued", "running")
 

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
+from gradatlas.service.contracts.spec import ExperimentSpec, apply_merge_patch
+from gradatlas.service.web import api, blueprint, signed_in
+from gradatlas.service.web.specs import flatten, set_path
 from werkzeug.wrappers import Response as BaseResponse
-
-from service.spec import ExperimentSpec, apply_merge_patch
-from service.web import api, blueprint, signed_in
-from service.web.specs import flatten, set_path
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gradatlas.service.client import Client, GradAtlasError
 
-from service.client import Client, GradAtlasError
 from tests.e2e.conftest import SMALL_SIGMOID, Service, route_exists
 
 GRADATLAS = str(Path(sys.executable).parent / "gradatlas")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from gradatlas.worker.threads import default_count
 
 from tests.e2e.conftest import Service, started_service
 from tests.support import wait_for
-from worker.threads import default_count
 
 DEEP_SIGMOID = {
     "name": "deep-sigmoid", "tags": ["e2e"],

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from gradatlas.service.client import Client
 
-from service.client import Client
 from tests.e2e.conftest import SMALL_SIGMOID, Service
 from tests.support import ROOT
 

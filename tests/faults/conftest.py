@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 import redis
+from gradatlas.service.api import create_app
+from gradatlas.service.contracts.queue import CeleryEnqueue
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.migrate import upgrade
 
-from service.api import create_app
-from service.migrate import upgrade
-from service.queue import CeleryEnqueue
-from service.settings import Settings
-from service.store import Store
 from tests.support import SERVICES_DATABASE_URL, free_port, fresh_database, service_env, stop_process, wait_for, worker_process
 
 TIMINGS = {"heartbeat_interval_s": 0.5, "stale_after_s": 4, "sweep_interval_s": 1, "requeue_after_s": 5, "max_attempts": 3}
@@ -134,9 +134,8 @@ FIGURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.jsonl
 def _record(test: str, stack: Stack) -> None:
     """After a passing fault test: every experiment it submitted is terminal
     (none lost) and none has two profiles. One JSON line for RELIABILITY.md."""
+    from gradatlas.service.store.tables import ExperimentRow, ProfileRow
     from sqlalchemy import func, select
-
-    from service.db.models import ExperimentRow, ProfileRow
 
     with stack.store.session() as session:
         statuses = [row[0] for row in session.execute(select(ExperimentRow.status))]

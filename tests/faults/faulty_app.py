@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import worker.tasks as tasks
-from worker.celery_app import app
+import gradatlas.worker.tasks as tasks
+from gradatlas.worker.celery_app import app
 
 _real_engine = tasks.run_engine
 

@@ -7,8 +7,9 @@ import os
 import signal
 import time
 
-from service.queue import RUN_TASK
-from service.spec import ExperimentSpec
+from gradatlas.service.contracts.queue import RUN_TASK
+from gradatlas.service.contracts.spec import ExperimentSpec
+
 from tests.faults.conftest import Stack, pool_child
 from tests.support import wait_for
 
@@ -19,8 +20,8 @@ SHORT = {"name": "short", "model": {"arch": "mlp", "depth": 3, "width": 16, "act
 
 
 def submit(stack: Stack, spec: dict) -> str:
-    from service.experiments import publish
-    from service.queue import CeleryEnqueue
+    from gradatlas.service.contracts.queue import CeleryEnqueue
+    from gradatlas.service.jobs.submit import publish
 
     experiment = stack.store.create_experiment(ExperimentSpec.model_validate(spec), "alice", "cpu")
     publish(experiment.id, "cpu", stack.store, CeleryEnqueue(stack.settings))
@@ -33,9 +34,8 @@ def running_with_progress(stack: Stack, experiment_id: str, attempt: int = 1) ->
 
 
 def profile_count(stack: Stack, experiment_id: str) -> int:
+    from gradatlas.service.store.tables import ProfileRow
     from sqlalchemy import func, select
-
-    from service.db.models import ProfileRow
 
     with stack.store.session() as session:
         return int(session.scalar(select(func.count()).select_from(ProfileRow).where(ProfileRow.experiment_id == experiment_id)))
@@ -87,7 +87,7 @@ def test_a_poison_experiment_fails_worker_lost_and_the_queue_behind_it_still_run
 
 def test_duplicate_deliveries_concurrently_and_after_success_run_once(stack: Stack):
     experiment_id = submit(stack, SHORT)
-    app = __import__("service.queue", fromlist=["CeleryEnqueue"]).CeleryEnqueue(stack.settings).app
+    app = __import__("gradatlas.service.contracts.queue", fromlist=["CeleryEnqueue"]).CeleryEnqueue(stack.settings).app
     for _ in range(3):
         app.send_task(RUN_TASK, args=[experiment_id], queue="cpu")
         stack.inject("duplicate delivery")

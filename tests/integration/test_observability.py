@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.api import create_app
-from service.queue import CeleryEnqueue
+from gradatlas.service.api import create_app
+from gradatlas.service.contracts.queue import CeleryEnqueue
+
 from tests.support import service_env, wait_for, worker_process
 
 SPEC = {"model": {"arch": "mlp", "depth": 2, "width": 8, "activation": "relu"}, "training": {"steps": 3}}

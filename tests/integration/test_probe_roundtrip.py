@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from gradatlas.service.api import create_app
+from gradatlas.worker.engine import GradientProbe
+from gradatlas.worker.engine.export import loop_layers
 from sklearn.datasets import load_digits
 from torch import nn
 
-from service.api import create_app
 from tests.support import service_env, wait_for, worker_process
-from worker.engine import GradientProbe
-from worker.engine.export import loop_layers
 
 SPEC = {"name": "digits-tanh", "model": {"arch": "mlp", "depth": 3, "width": 32, "activation": "tanh"},
         "data": {"name": "digits", "batch_size": 64}, "training": {"steps": 30, "lr": 0.05}, "probe": {"every": 10},

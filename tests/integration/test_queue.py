@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gradatlas.service.contracts.queue import RUN_TASK, CeleryEnqueue
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.jobs.submit import publish
 
-from service.experiments import publish
-from service.queue import RUN_TASK, CeleryEnqueue
-from service.spec import ExperimentSpec
 from tests.support import service_env, wait_for, worker_process
 
 SMALL = {"name": "queue-test", "model": {"arch": "mlp", "depth": 4, "width": 16, "activation": "tanh"},
@@ -95,7 +95,7 @@ def test_the_sweeper_publishes_a_job_whose_message_was_lost(store, settings, tmp
     with worker_process(env, tmp_path / "worker.log", beat=True):
         done = wait_for(lambda: _terminal(store, experiment.id), timeout=120, what="the sweeper to publish it")
     assert done.status == "succeeded" and done.attempt == 1
-    from service.api import create_app
+    from gradatlas.service.api import create_app
 
     scraped = create_app(settings, store=store, enqueue=lambda *_: None).test_client().get("/metrics").get_data(as_text=True)
     republished = next(line for line in scraped.splitlines() if line.startswith('gradatlas_sweeper_actions_total{action="republished"}'))

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gradatlas.service.contracts.queue import CeleryEnqueue
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import apply_merge_patch as merge_patch
+from gradatlas.service.jobs.submit import publish
 
-from service.experiments import publish
-from service.queue import CeleryEnqueue
-from service.spec import ExperimentSpec
-from service.spec import apply_merge_patch as merge_patch
 from tests.support import service_env, wait_for, worker_process
 
 

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gradatlas.service.contracts.queue import CeleryEnqueue
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.contracts.spec import ARCH_DATA, Activation, InitScheme, Loss, Optimizer
+from gradatlas.service.jobs.submit import parse_spec, publish
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.tables import ExperimentRow
 from sqlalchemy import func, select
 
-from service.db.models import ExperimentRow
-from service.experiments import parse_spec, publish
-from service.queue import CeleryEnqueue
-from service.settings import Settings
-from service.spec import ARCH_DATA, Activation, InitScheme, Loss, Optimizer
-from service.store import Store
 from tests.support import (
     SERVICES_BROKER_URL,
     SERVICES_DATABASE_URL,

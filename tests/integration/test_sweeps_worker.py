@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from gradatlas.service.api import create_app
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.worker.engine import run_experiment
 
-from service.api import create_app
-from service.spec import ExperimentSpec
 from tests.support import service_env, wait_for, worker_process
-from worker.engine import run_experiment
 
 BASE = {"model": {"arch": "mlp", "depth": 3, "width": 16, "activation": "tanh", "init": {"scheme": "normal"}},
         "data": {"input_dim": 8, "samples": 256, "batch_size": 32}, "training": {"steps": 20}, "probe": {"every": 5},

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
+from gradatlas.service.contracts.queue import CeleryEnqueue
+from gradatlas.service.jobs.submit import parse_spec, publish
+from gradatlas.worker.threads import default_count
 
-from service.experiments import parse_spec, publish
-from service.queue import CeleryEnqueue
 from tests.support import service_env, wait_for, worker_process
-from worker.threads import default_count
 
 TRIVIAL = {"model": {"arch": "mlp", "depth": 2, "width": 8, "activation": "relu"}, "training": {"steps": 0}}
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gradatlas.service.contracts.queue import RUN_TASK, CeleryEnqueue
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.jobs.submit import publish
 from kombu import Exchange, Queue
 
-from service.experiments import publish
-from service.queue import RUN_TASK, CeleryEnqueue
-from service.spec import ExperimentSpec
 from tests.support import service_env, wait_for, worker_process
 
 

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
-from service.spec import ExperimentSpec
-from service.theory import predict
-from worker.engine import RunResult, run_experiment
-from worker.engine.models import build_model
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.science.theory import predict
+from gradatlas.worker.engine import RunResult, run_experiment
+from gradatlas.worker.engine.models import build_model
 
 DEPTH, WIDTH, BATCH, SEEDS = 50, 512, 256, (0, 1, 2)
 FIT = slice(10, 46)  # hidden layers 10 … 45

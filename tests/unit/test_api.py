@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from service.api import create_app
+from gradatlas.service.api import create_app
 
 SPEC = {"name": "tiny", "model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}}
 
@@ -91,7 +90,7 @@ def test_revoked_token_is_refused(app, client):
 def test_a_token_revoked_elsewhere_is_refused_once_the_cache_time_has_passed(app, client, store, settings):
     """Each API process accepts a token it has checked for token_cache_s seconds;
     revoking it through another process (the CLI) takes effect within that time."""
-    from service.tokens import Tokens
+    from gradatlas.service.auth.tokens import Tokens
 
     now = [1000.0]
     tokens = app.extensions["gradatlas"].tokens
@@ -115,9 +114,8 @@ def test_the_token_cache_never_accepts_a_wrong_secret_for_a_cached_id(app, clien
 
 
 def test_token_table_holds_no_plaintext(app, store):
+    from gradatlas.service.store.tables import TokenRow
     from sqlalchemy import select
-
-    from service.db.models import TokenRow
 
     _, plaintext = app.extensions["gradatlas"].tokens.create("dave")
     with store.session() as session:
@@ -213,7 +211,7 @@ def test_health_and_readiness(client):
 
 
 def test_readiness_is_503_when_the_database_is_gone(settings, tmp_path):
-    from service.store import Store
+    from gradatlas.service.store.gateway import Store
 
     broken = Store.from_url("postgresql+psycopg://nobody@127.0.0.1:1/none")
     app = create_app(settings, store=broken, enqueue=lambda *_: None)

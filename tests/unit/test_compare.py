@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from service.api import create_app
-from service.spec import ExperimentSpec
+from gradatlas.service.api import create_app
+from gradatlas.service.contracts.spec import ExperimentSpec
 
 
 def _run(store, depth: int, steps: list[int], metrics=("grad_norm", "signal_norm"), lr=0.01):  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ def test_services_use_the_real_components_and_wait_for_the_migration(compose):
         assert service["environment"]["GRADATLAS_BROKER_URL"].startswith("redis://")
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert compose["services"]["migrate"]["command"] == ["gradatlas", "migrate"]
-    assert "gunicorn" in " ".join(compose["services"]["api"]["command"]) and "service.wsgi:app" in " ".join(compose["services"]["api"]["command"])
+    assert "gunicorn" in " ".join(compose["services"]["api"]["command"]) and "gradatlas.service.api.wsgi:app" in " ".join(compose["services"]["api"]["command"])
     assert compose["services"]["api"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
 
 
@@ -57,5 +57,5 @@ def test_gpu_worker_reserves_a_device_and_recycles_its_children(compose):
 def test_the_commands_name_modules_that_exist():
     import importlib
 
-    for module in ("service.wsgi", "worker.celery_app", "service.cli"):
+    for module in ("gradatlas.service.api.wsgi", "gradatlas.worker.celery_app", "gradatlas.service.cli.main"):
         assert importlib.util.find_spec(module) is not None

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradatlas.service.api import create_app
+from gradatlas.service.store.tables import ExperimentTagRow, ProfileArrayRow
 from sqlalchemy import func, select
-
-from service.api import create_app
-from service.db.models import ExperimentTagRow, ProfileArrayRow
 
 SPEC = {"name": "tiny", "tags": ["old"], "model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"},
         "training": {"steps": 1}}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from gradatlas.service.contracts.spec import apply_merge_patch
+from gradatlas.service.science.explain import explain, sci
+from gradatlas.service.web.specs import spec_differences
 
-from service.explain import explain, sci
-from service.spec import apply_merge_patch
-from service.web.specs import spec_differences
 from tests.profiles import vanishing_summary
 
 SPEC = {"model": {"depth": 30, "activation": "sigmoid"}}

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from gradatlas.service.api import create_app
 from sqlalchemy import inspect
 
-from service.api import create_app
 from tests.history_data import Seeded, oracle_order, seed_history, value
 
 

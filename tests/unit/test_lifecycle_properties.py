@@ -8,14 +8,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from gradatlas.service.contracts.resources import Claim
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.migrate import upgrade
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
-
-from service.migrate import upgrade
-from service.resources import Claim
-from service.spec import ExperimentSpec
-from service.store import Store
 
 SPEC = ExperimentSpec.model_validate({"model": {"arch": "mlp", "depth": 1, "width": 2, "activation": "relu"}, "training": {"steps": 1}})
 LEGAL = {("queued", "running"), ("queued", "cancelled"), ("running", "queued"), ("running", "succeeded"),
@@ -107,7 +106,7 @@ class Lifecycle(RuleBasedStateMachine):
 
 
 def _lease(experiment_id: str) -> str | None:
-    from service.db.models import ExperimentRow
+    from gradatlas.service.store.tables import ExperimentRow
 
     with _store.session() as session:
         return session.get_one(ExperimentRow, experiment_id).lease

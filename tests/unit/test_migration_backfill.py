@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alembic import command
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.search.history import query_experiments
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.migrate import alembic_config
+from gradatlas.service.store.session import make_engine
 from sqlalchemy import text
-
-from service.db.session import make_engine
-from service.history import query_experiments
-from service.migrate import alembic_config
-from service.spec import ExperimentSpec
-from service.store import Store
 
 
 def test_upgrade_from_0001_backfills_tags_and_hot_columns(database_url):

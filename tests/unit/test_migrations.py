@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from gradatlas.service.store.migrate import upgrade
+from gradatlas.service.store.session import make_engine
+from gradatlas.service.store.tables import Base
 from sqlalchemy import inspect
-
-from service.db.models import Base
-from service.db.session import make_engine
-from service.migrate import upgrade
 
 
 def test_upgrade_head_on_an_empty_database_matches_the_models(database_url):
@@ -25,8 +24,7 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(database_url):
 
 def test_upgrade_is_idempotent(database_url):
     from alembic.script import ScriptDirectory
-
-    from service.migrate import alembic_config
+    from gradatlas.service.store.migrate import alembic_config
 
     upgrade(database_url)
     upgrade(database_url)

@@ -7,9 +7,9 @@ import struct
 import xml.etree.ElementTree as ET
 
 import pytest
+from gradatlas.service.api import create_app
+from gradatlas.service.reports import plots
 
-from service import plots
-from service.api import create_app
 from tests.profiles import finished_experiment
 
 

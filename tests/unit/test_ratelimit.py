@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import requests
+from gradatlas.service.api import create_app
 
-from service.api import create_app
 from tests.support import ROOT, free_port, service_env, stop_process, wait_for
 
 SPEC = {"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"}}
@@ -79,7 +79,7 @@ def test_the_limit_is_shared_by_every_gunicorn_worker_process(settings, tmp_path
     port = free_port()
     import subprocess
 
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "3", "service.wsgi:app"],
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "3", "gradatlas.service.api.wsgi:app"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"

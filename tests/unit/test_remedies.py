@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from service.remedies import suggest
-from service.spec import ExperimentSpec
-from service.spec import apply_merge_patch as merge_patch
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import apply_merge_patch as merge_patch
+from gradatlas.service.science.remedies import suggest
 
 
 def spec(model: dict[str, Any], **rest: Any) -> ExperimentSpec:

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from gradatlas.service.api import create_app
+from gradatlas.service.api.openapi import openapi_document
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.migrate import upgrade
 from hypothesis import HealthCheck, given, settings
-
-from service.api import create_app
-from service.api.openapi import openapi_document
-from service.migrate import upgrade
-from service.settings import Settings
-from service.spec import ExperimentSpec
-from service.store import Store
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ import time
 
 import numpy as np
 import pytest
-
-from service.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import ExperimentSpec
 
 SPEC = ExperimentSpec.model_validate({"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"},
                                       "training": {"steps": 5}})
@@ -107,9 +106,8 @@ def test_a_pooled_connection_the_database_dropped_is_replaced_not_handed_to_a_re
     checkout, and one that the server terminated is replaced."""
     if not database_url.startswith("postgresql"):
         pytest.skip("needs PostgreSQL")
+    from gradatlas.service.db import session as db_session
     from sqlalchemy import create_engine, make_url, text
-
-    from service.db import session as db_session
 
     store.ping()  # one pooled connection
     admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")

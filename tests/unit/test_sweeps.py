@@ -7,8 +7,7 @@ import csv
 import io
 
 import pytest
-
-from service.api import create_app
+from gradatlas.service.api import create_app
 
 BASE = {"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh", "init": {"scheme": "normal"}},
         "training": {"steps": 5}}

@@ -7,8 +7,7 @@ import math
 
 import numpy as np
 import pytest
-
-from service.theory import ACTIVATIONS, Theory, critical_weight_var, predict
+from gradatlas.service.science.theory import ACTIVATIONS, Theory, critical_weight_var, predict
 
 # Activations and derivatives written out again here, independently of the module.
 _ERF = np.vectorize(math.erf)

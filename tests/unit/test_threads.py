@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-
-from service.settings import Settings
-from worker import threads
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.worker import threads
 
 
 @pytest.mark.parametrize(("cpus", "processes", "expected"), [

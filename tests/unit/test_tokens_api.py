@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.api import create_app
+from gradatlas.service.api import create_app
 
 
 def _client(settings, store):  # type: ignore[no-untyped-def]

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+from gradatlas.service.api import create_app
+from gradatlas.service.contracts.spec import ExperimentSpec
 
-from service.api import create_app
-from service.spec import ExperimentSpec
 from tests.profiles import finished_experiment
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -7,9 +7,8 @@ import logging
 
 import pytest
 from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
-
-from service.queue import RUN_TASK, SWEEP_TASK
-from worker.celery_app import ROUTINE_LOGGERS
+from gradatlas.service.contracts.queue import RUN_TASK, SWEEP_TASK
+from gradatlas.worker.celery_app import ROUTINE_LOGGERS
 
 
 class Kept(logging.Handler):

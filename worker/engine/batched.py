@@ -19,18 +19,17 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.jobs.batching import batch_key
+from gradatlas.service.science.analysis import summarise
+from gradatlas.worker.engine.activations import activation_info
+from gradatlas.worker.engine.batched_optim import BatchedOptimizer, clip_
+from gradatlas.worker.engine.data import BatchSampler, make_data
+from gradatlas.worker.engine.models import build_model
+from gradatlas.worker.engine.probe import SATURATION
+from gradatlas.worker.engine.seeding import derive_seed
+from gradatlas.worker.engine.train import DTYPES, OnStep, RunResult, is_recorded, resolve_device, run_experiment
 from torch import Tensor
-
-from service.batching import batch_key
-from service.spec import ExperimentSpec
-from worker.engine.activations import activation_info
-from worker.engine.analysis import summarise
-from worker.engine.batched_optim import BatchedOptimizer, clip_
-from worker.engine.data import BatchSampler, make_data
-from worker.engine.models import build_model
-from worker.engine.probe import SATURATION
-from worker.engine.seeding import derive_seed
-from worker.engine.train import DTYPES, OnStep, RunResult, is_recorded, resolve_device, run_experiment
 
 F64 = torch.float64
 # What an MLP's probe records per layer (a time axis' metrics do not apply).

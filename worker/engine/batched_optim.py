@@ -11,9 +11,8 @@ follows its solo run to float tolerance.
 from __future__ import annotations
 
 import torch
+from gradatlas.service.contracts.spec import ExperimentSpec
 from torch import Tensor
-
-from service.spec import ExperimentSpec
 
 BETAS, EPS = (0.9, 0.999), 1e-8
 

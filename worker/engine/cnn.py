@@ -14,11 +14,10 @@ from __future__ import annotations
 import math
 
 import torch
+from gradatlas.worker.engine.activations import activation_info
+from gradatlas.worker.engine.models import ProbedNet
+from gradatlas.worker.engine.probe import ProbedLayer
 from torch import Tensor, nn
-
-from worker.engine.activations import activation_info
-from worker.engine.models import ProbedNet
-from worker.engine.probe import ProbedLayer
 
 
 def _conv_norm(norm: str, width: int) -> nn.Module:

@@ -13,9 +13,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+from gradatlas.service.contracts.spec import DataSpec
 from torch import Tensor
-
-from service.spec import DataSpec
 
 TEACHER_WIDTH = 64  # hidden units of the random teacher network
 

@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from gradatlas.service.science.analysis import summarise
+from gradatlas.worker.engine.probe import ProbedLayer
 from torch import Tensor, nn
-
-from worker.engine.analysis import summarise
-from worker.engine.probe import ProbedLayer
 
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

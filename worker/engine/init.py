@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 
 import torch
+from gradatlas.service.contracts.spec import InitSpec
+from gradatlas.worker.engine.activations import activation_info
 from torch import Tensor, nn
-
-from service.spec import InitSpec
-from worker.engine.activations import activation_info
 
 
 @torch.no_grad()

@@ -12,13 +12,12 @@ module of its own so the probe can hook the tensor φ is applied to.
 from __future__ import annotations
 
 import torch
+from gradatlas.service.contracts.spec import ExperimentSpec, InitSpec
+from gradatlas.worker.engine.activations import activation_info
+from gradatlas.worker.engine.init import initialise
+from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.seeding import derive_seed
 from torch import Tensor, nn
-
-from service.spec import ExperimentSpec, InitSpec
-from worker.engine.activations import activation_info
-from worker.engine.init import initialise
-from worker.engine.probe import ProbedLayer
-from worker.engine.seeding import derive_seed
 
 SUPPORTED_ARCHS = frozenset({"mlp", "resmlp", "cnn", "rnn", "transformer"})
 
@@ -128,18 +127,18 @@ def _construct(spec: ExperimentSpec) -> ProbedNet:
     if m.arch == "mlp":
         return MLP(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.bias)
     if m.arch == "resmlp":
-        from worker.engine.resmlp import ResMLP
+        from gradatlas.worker.engine.resmlp import ResMLP
 
         return ResMLP(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.norm_position, m.bias)
     if m.arch == "cnn":
-        from worker.engine.cnn import CNN
+        from gradatlas.worker.engine.cnn import CNN
 
         return CNN(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.bias)
     if m.arch == "rnn":
-        from worker.engine.rnn import RNN
+        from gradatlas.worker.engine.rnn import RNN
 
         return RNN(d.input_dim, m.width, m.depth, d.classes, m.activation, m.cell, m.bias)
-    from worker.engine.transformer import Transformer
+    from gradatlas.worker.engine.transformer import Transformer
 
     return Transformer(d.input_dim, m.width, m.depth, d.classes, m.activation, m.norm, m.norm_position,
                        m.heads, m.bias, d.seq_len, tokens=d.name == "tokens")

@@ -50,14 +50,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from gradatlas.service.contracts.spec import ALL_METRICS
+from gradatlas.worker.engine.probe_batched import ActItem, Workspace, fill_rows
+from gradatlas.worker.engine.probe_batched import activation_stats as batched_activation_stats
+from gradatlas.worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
+from gradatlas.worker.engine.updates import UpdateNorms
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
-
-from service.spec import ALL_METRICS
-from worker.engine.probe_batched import ActItem, Workspace, fill_rows
-from worker.engine.probe_batched import activation_stats as batched_activation_stats
-from worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
-from worker.engine.updates import UpdateNorms
 
 __all__ = ["F64", "SATURATION", "GradientProbe", "ProbedLayer", "discover_layers", "norm64"]
 TIME_METRIC = "time_signal_norm"
@@ -368,13 +367,13 @@ class GradientProbe:
 
     def record(self, step: int, loss: Tensor, accuracy: Tensor | float | None = None) -> dict[str, np.ndarray]:
         """read() this step and keep it for to_import()."""
-        from worker.engine.export import record
+        from gradatlas.worker.engine.export import record
 
         return record(self, step, loss, accuracy)
 
     def to_import(self, name: str = "", tags: Sequence[str] = (), notes: str = "",
                   spec: dict | None = None) -> dict:
         """The body of POST /api/v1/imports for everything record() kept."""
-        from worker.engine.export import to_import
+        from gradatlas.worker.engine.export import to_import
 
         return to_import(self, name, list(tags), notes, spec)

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from gradatlas.worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
+from gradatlas.worker.engine.probe_stats import F64, SATURATION, RowNorms, _suspect, _tanh_saturation, failing
 from torch import Tensor
-
-from worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
-from worker.engine.probe_stats import F64, SATURATION, RowNorms, _suspect, _tanh_saturation, failing
 
 _EXACT_COUNT = 2**24  # a float32 sum of 0/1 entries is exact below this many
 

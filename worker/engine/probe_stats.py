@@ -11,9 +11,8 @@ import functools
 from collections.abc import Callable, Sequence
 
 import torch
+from gradatlas.worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
 from torch import Tensor, nn
-
-from worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
 
 F64 = torch.float64
 SATURATION = 0.01  # "saturated": |φ'| below 1 % of sup |φ'|

@@ -12,11 +12,10 @@ where the plain `mlp` of the same depth cannot (a remedy GradAtlas offers).
 from __future__ import annotations
 
 import torch
+from gradatlas.worker.engine.activations import activation_info
+from gradatlas.worker.engine.models import ProbedNet, _make_norm
+from gradatlas.worker.engine.probe import ProbedLayer
 from torch import Tensor, nn
-
-from worker.engine.activations import activation_info
-from worker.engine.models import ProbedNet, _make_norm
-from worker.engine.probe import ProbedLayer
 
 
 class ResBlock(nn.Module):

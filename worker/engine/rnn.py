@@ -25,12 +25,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from gradatlas.service.contracts.spec import InitSpec
+from gradatlas.worker.engine.activations import activation_info
+from gradatlas.worker.engine.models import ProbedNet
+from gradatlas.worker.engine.probe import ProbedLayer
 from torch import Tensor, nn
-
-from service.spec import InitSpec
-from worker.engine.activations import activation_info
-from worker.engine.models import ProbedNet
-from worker.engine.probe import ProbedLayer
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 OnHidden = Callable[[int, Tensor], None]

@@ -21,16 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from gradatlas.service.contracts.spec import ExperimentSpec, TrainingSpec
+from gradatlas.service.science.analysis import summarise
+from gradatlas.worker.engine.data import BatchSampler, make_data
+from gradatlas.worker.engine.export import ImportLog
+from gradatlas.worker.engine.models import build_model
+from gradatlas.worker.engine.probe import GradientProbe
+from gradatlas.worker.engine.seeding import derive_seed
+from gradatlas.worker.engine.updates import known_update_norms
 from torch import Tensor, nn
-
-from service.spec import ExperimentSpec, TrainingSpec
-from worker.engine.analysis import summarise
-from worker.engine.data import BatchSampler, make_data
-from worker.engine.export import ImportLog
-from worker.engine.models import build_model
-from worker.engine.probe import GradientProbe
-from worker.engine.seeding import derive_seed
-from worker.engine.updates import known_update_norms
 
 OnStep = Callable[[int, int], None]
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}

@@ -18,12 +18,11 @@ import math
 
 import torch
 import torch.nn.functional as F
+from gradatlas.worker.engine.activations import activation_info
+from gradatlas.worker.engine.models import ProbedNet
+from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.rnn import sequence_input
 from torch import Tensor, nn
-
-from worker.engine.activations import activation_info
-from worker.engine.models import ProbedNet
-from worker.engine.probe import ProbedLayer
-from worker.engine.rnn import sequence_input
 
 
 class SequenceBatchNorm(nn.BatchNorm1d):

@@ -23,9 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from gradatlas.worker.engine.probe_stats import norms64
 from torch import Tensor, nn
-
-from worker.engine.probe_stats import norms64
 
 # (weights, their raw gradient norms when the probe took them) -> ‖ΔW‖ per weight
 UpdateNorms = Callable[[list[nn.Parameter], Tensor | None], Tensor]

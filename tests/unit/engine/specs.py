@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import ExperimentSpec
 
 BASE: dict[str, Any] = {
     "model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"},

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from worker.engine import summarise
+from gradatlas.worker.engine import summarise
 
 N_HIDDEN = 10  # + read-out = 11 layers
 

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from service.spec import ExperimentSpec
-from worker.engine import run_experiment
-from worker.engine.data import make_data
-from worker.engine.models import build_model
-from worker.engine.seeding import derive_seed
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.worker.engine import run_experiment
+from gradatlas.worker.engine.data import make_data
+from gradatlas.worker.engine.models import build_model
+from gradatlas.worker.engine.seeding import derive_seed
 
 from .specs import make_spec
 

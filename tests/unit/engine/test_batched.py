@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from service.batching import batch_key
-from worker.engine import run_experiment
-from worker.engine.batched import can_batch, run_batched
+from gradatlas.service.jobs.batching import batch_key
+from gradatlas.worker.engine import run_experiment
+from gradatlas.worker.engine.batched import can_batch, run_batched
 
 from .specs import make_spec
 

@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from service.spec import Activation, ExperimentSpec, InitScheme
-from worker.engine.activations import ACTIVATIONS
-from worker.engine.data import BatchSampler, make_data
-from worker.engine.models import build_model
+from gradatlas.service.contracts.spec import Activation, ExperimentSpec, InitScheme
+from gradatlas.worker.engine.activations import ACTIVATIONS
+from gradatlas.worker.engine.data import BatchSampler, make_data
+from gradatlas.worker.engine.models import build_model
 
 from .specs import make_spec
 
@@ -123,8 +122,7 @@ def test_digits_are_standardised_and_subsampled() -> None:
 
 def test_a_bundled_table_is_read_once_and_no_run_can_change_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import sklearn.datasets
-
-    from worker.engine import data as data_module
+    from gradatlas.worker.engine import data as data_module
 
     reads = []
     load_wine = sklearn.datasets.load_wine

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from worker.engine import run_experiment
-from worker.engine.train import is_recorded
+from gradatlas.worker.engine import run_experiment
+from gradatlas.worker.engine.train import is_recorded
 
 from .specs import make_spec
 

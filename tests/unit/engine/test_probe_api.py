@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from gradatlas.worker.engine import GradientProbe, run_experiment
 from torch import nn
-
-from worker.engine import GradientProbe, run_experiment
 
 from .specs import make_spec
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from worker.engine.activations import activation_info
-from worker.engine.probe_batched import ActItem, Workspace, fill_rows
-from worker.engine.probe_batched import activation_stats as batched
-from worker.engine.probe_stats import RowNorms, _exact, _tanh_saturation, activation_stats, norms64
+from gradatlas.worker.engine.activations import activation_info
+from gradatlas.worker.engine.probe_batched import ActItem, Workspace, fill_rows
+from gradatlas.worker.engine.probe_batched import activation_stats as batched
+from gradatlas.worker.engine.probe_stats import RowNorms, _exact, _tanh_saturation, activation_stats, norms64
 
 
 @pytest.mark.parametrize("name", ["tanh", "relu", "sigmoid", "gelu", "hardtanh"])
@@ -78,7 +77,7 @@ FLOAT32_CASES = {
 def test_float32_fast_paths_agree_with_float64(case: str) -> None:
     """The float32 reductions (foreach norms, stacked rows, float32 per-example
     products) read what the float64 run of the same net reads."""
-    from worker.engine import run_experiment
+    from gradatlas.worker.engine import run_experiment
 
     from .specs import make_spec
 

@@ -17,12 +17,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from gradatlas.worker.engine import run_experiment
+from gradatlas.worker.engine.data import make_data
+from gradatlas.worker.engine.models import MLP, build_model
+from gradatlas.worker.engine.seeding import derive_seed
 from torch import Tensor
-
-from worker.engine import run_experiment
-from worker.engine.data import make_data
-from worker.engine.models import MLP, build_model
-from worker.engine.seeding import derive_seed
 
 from .specs import make_spec
 

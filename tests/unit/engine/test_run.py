@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
-from service.spec import ALL_METRICS
-from worker.engine import RunResult, run_experiment
+from gradatlas.service.contracts.spec import ALL_METRICS
+from gradatlas.worker.engine import RunResult, run_experiment
 
 from .specs import make_spec
 

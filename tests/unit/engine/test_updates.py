@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import gradatlas.worker.engine.train as train
 import numpy as np
 import pytest
 import torch
-
-import worker.engine.train as train
-from worker.engine import run_experiment
-from worker.engine.updates import known_update_norms
+from gradatlas.worker.engine import run_experiment
+from gradatlas.worker.engine.updates import known_update_norms
 
 from .specs import make_spec
 

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from service.errors import ApiError, validated
-from service.queue import queue_for
-from service.resources import Experiment
-from service.settings import Settings
-from service.spec import ARCH_DATA, SUPPORTED_ARCHS, SUPPORTED_DATA, ExperimentSpec, parameter_count
-from service.store import Store
+from gradatlas.service.contracts.errors import ApiError, validated
+from gradatlas.service.contracts.queue import queue_for
+from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.contracts.spec import ARCH_DATA, SUPPORTED_ARCHS, SUPPORTED_DATA, ExperimentSpec, parameter_count
+from gradatlas.service.store.gateway import Store
 
 log = logging.getLogger("gradatlas.submit")
 

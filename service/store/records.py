@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.store.gateway import SUMMARY_COLUMNS, Store, _to_experiment, _write_profile, utcnow
+from gradatlas.service.store.rows import new_id, tag_rows
+from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, select
-
-from service.db.models import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
-from service.resources import Experiment
-from service.rows import new_id, tag_rows
-from service.store import SUMMARY_COLUMNS, Store, _to_experiment, _write_profile, utcnow
 
 
 class ExperimentPatch(BaseModel):

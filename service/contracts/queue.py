@@ -5,11 +5,10 @@ the API needs neither the worker's code nor PyTorch."""
 from __future__ import annotations
 
 from celery import Celery
+from gradatlas.service.contracts.logs import request_id_var
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.contracts.spec import ExperimentSpec
 from kombu import Queue
-
-from service.logs import request_id_var
-from service.settings import Settings
-from service.spec import ExperimentSpec
 
 RUN_TASK = "worker.tasks.run_experiment"
 SWEEP_TASK = "worker.tasks.sweep"

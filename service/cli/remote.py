@@ -14,10 +14,9 @@ from typing import Any
 
 import click
 import requests
-
-from service.client import Client, GradAtlasError, Sweep
-from service.explain import explain, sci
-from service.resources import Experiment
+from gradatlas.service.client import Client, GradAtlasError, Sweep
+from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.science.explain import explain, sci
 
 EXIT_FAILED = 1
 

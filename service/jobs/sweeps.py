@@ -17,18 +17,17 @@ import random
 from datetime import datetime
 from typing import Any
 
+from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.contracts.queue import queue_for
+from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.jobs.batching import group_for_batches
+from gradatlas.service.jobs.submit import Enqueue, check_quota, parse_spec
+from gradatlas.service.search.fields import TOP_LEVEL, all_fields
+from gradatlas.service.store.gateway import Store, aware, utcnow
+from gradatlas.service.store.rows import experiment_row, new_id, tag_rows
+from gradatlas.service.store.tables import ExperimentRow, SweepRow
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
-
-from service.batching import group_for_batches
-from service.db.models import ExperimentRow, SweepRow
-from service.errors import ApiError
-from service.experiments import Enqueue, check_quota, parse_spec
-from service.fields import TOP_LEVEL, all_fields
-from service.queue import queue_for
-from service.rows import experiment_row, new_id, tag_rows
-from service.settings import Settings
-from service.store import Store, aware, utcnow
 
 MAX_POINTS = 1000
 

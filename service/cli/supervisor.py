@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.migrate import upgrade
-from service.queue import MAINTENANCE_QUEUE
-from service.settings import Settings, write_private
-from service.store import Store
-from service.tokens import Tokens
+from gradatlas.service.auth.tokens import Tokens
+from gradatlas.service.contracts.queue import MAINTENANCE_QUEUE
+from gradatlas.service.contracts.settings import Settings, write_private
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.migrate import upgrade
 
 log = logging.getLogger("gradatlas.up")
 
@@ -57,14 +57,14 @@ def api_command(host: str, port: int, workers: int, threads: int) -> list[str]:
     on 2 cores, 2 workers × 4 threads doubled the submits per second at p99 ≤ 50 ms
     of 2 or 4 sync workers (BENCHMARKS.md)."""
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", "service.wsgi:app"]
+            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", "gradatlas.service.api.wsgi:app"]
 
 
 def child_commands(settings: Settings, host: str, port: int, workers: int, threads: int = 4) -> dict[str, list[str]]:
     queues = ["cpu", MAINTENANCE_QUEUE] + (["gpu"] if settings.gpu_queue else [])
     return {
         "api": api_command(host, port, workers, threads),
-        "worker": [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--beat",
+        "worker": [sys.executable, "-m", "celery", "-A", "gradatlas.worker.celery_app", "worker", "--beat",
                    "--schedule", str(settings.home / "beat-schedule"), "--queues", ",".join(queues),
                    "--concurrency", "1", "--loglevel", "INFO", "--hostname", f"gradatlas@{os.uname().nodename}"],
     }

@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from service.spec import ExperimentSpec
-from service.theory import critical_weight_var, predict
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.science.theory import critical_weight_var, predict
 
 Remedy = dict[str, Any]
 MAX_REMEDIES = 5

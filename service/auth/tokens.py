@@ -19,11 +19,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from gradatlas.service.contracts.resources import Principal, TokenInfo
+from gradatlas.service.store.gateway import Store, aware, utcnow
+from gradatlas.service.store.tables import TokenRow
 from sqlalchemy import select, update
-
-from service.db.models import TokenRow
-from service.resources import Principal, TokenInfo
-from service.store import Store, aware, utcnow
 
 PREFIX = "ga"
 CACHE_MAX = 1024  # accepted tokens remembered per process; emptied when full

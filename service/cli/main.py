@@ -6,8 +6,7 @@ import logging
 import sys
 
 import click
-
-from service.settings import get_settings
+from gradatlas.service.contracts.settings import get_settings
 
 
 @click.group()
@@ -23,7 +22,7 @@ def main() -> None:
 @click.option("--api-threads", default=4, show_default=True, type=int, help="threads per gunicorn worker")
 def up(host: str, port: int, api_workers: int, api_threads: int) -> None:
     """Migrate, then run the API and a worker until Ctrl-C."""
-    from service.supervisor import up as run_up
+    from gradatlas.service.cli.supervisor import up as run_up
 
     sys.exit(run_up(get_settings(), host, port, api_workers, api_threads))
 
@@ -31,7 +30,7 @@ def up(host: str, port: int, api_workers: int, api_threads: int) -> None:
 @main.command()
 def migrate() -> None:
     """Apply database migrations (alembic upgrade head)."""
-    from service.migrate import upgrade
+    from gradatlas.service.store.migrate import upgrade
 
     settings = get_settings()
     settings.ensure_home()
@@ -45,8 +44,8 @@ def token() -> None:
 
 
 def _tokens():  # type: ignore[no-untyped-def]
-    from service.store import Store
-    from service.tokens import Tokens
+    from gradatlas.service.auth.tokens import Tokens
+    from gradatlas.service.store.gateway import Store
 
     settings = get_settings()
     return Tokens(Store.from_url(settings.database_url), settings.resolved_pepper())
@@ -85,7 +84,7 @@ def token_revoke(token_id: str) -> None:
 
 def _register_remote() -> None:
     """submit, ls, show, profile, plot, cancel, sweep, compare: over HTTP."""
-    from service.cli_remote import register
+    from gradatlas.service.cli.remote import register
 
     register(main)
 

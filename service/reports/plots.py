@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from service.resources import Profile
+from gradatlas.service.contracts.resources import Profile
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gradatlas.service.contracts import profile_codec
+from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.store.gateway import Store
 from pydantic import BaseModel, Field
-
-from service import profile_codec
-from service.resources import Experiment
-from service.store import Store
 
 MAX_COMPARE = 10
 SUMMARY_FIELDS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final", "layer_gain_init",

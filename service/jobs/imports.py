@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from gradatlas.service.contracts.errors import ApiError, require_object, validation_details
+from gradatlas.service.contracts.resources import Experiment, Layer
+from gradatlas.service.contracts.spec import ALL_METRICS, ExperimentSpec
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.records import store_import
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from service.errors import ApiError, require_object, validation_details
-from service.records import store_import
-from service.resources import Experiment, Layer
-from service.spec import ALL_METRICS, ExperimentSpec
-from service.store import Store
 
 
 class ImportProfile(BaseModel):

@@ -15,13 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, and_, delete, or_, select, text, update
-from sqlalchemy.orm import Session
-
-from service import profile_codec
-from service.db.models import ExperimentRow, ProfileArrayRow, ProfileRow
-from service.db.session import make_engine, managed_session_maker
-from service.resources import (
+from gradatlas.service.contracts import profile_codec
+from gradatlas.service.contracts.resources import (
     TERMINAL,
     Claim,
     Experiment,
@@ -31,8 +26,12 @@ from service.resources import (
     Progress,
     SweepReport,
 )
-from service.rows import experiment_row, tag_rows
-from service.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.store.rows import experiment_row, tag_rows
+from gradatlas.service.store.session import make_engine, managed_session_maker
+from gradatlas.service.store.tables import ExperimentRow, ProfileArrayRow, ProfileRow
+from sqlalchemy import Engine, and_, delete, or_, select, text, update
+from sqlalchemy.orm import Session
 
 SUMMARY_COLUMNS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final",
                    "layer_gain_init", "final_loss", "final_accuracy")

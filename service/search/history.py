@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gradatlas.service.contracts.resources import ExperimentPage
+from gradatlas.service.search.fields import Field, all_fields
+from gradatlas.service.search.query import BoolOp, Cond, Node, Not, OrderKey, QuerySyntaxError, parse_filter, parse_order_by
+from gradatlas.service.store.gateway import aware
+from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow
 from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
-
-from service.db.models import ExperimentRow, ExperimentTagRow
-from service.fields import Field, all_fields
-from service.query import BoolOp, Cond, Node, Not, OrderKey, QuerySyntaxError, parse_filter, parse_order_by
-from service.resources import ExperimentPage
-from service.store import aware
 
 DEFAULT_ORDER = "created_at desc"
 COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -185,7 +184,7 @@ def query_experiments(store: Any, filter_text: str = "", order_by: str = "", lim
                       page_token: str | None = None) -> ExperimentPage:
     """One page of history. Raises QuerySyntaxError (bad filter or order_by)
     or ValueError (bad token); reads only the experiments table."""
-    from service.store import _to_experiment  # the store's one row → resource mapping
+    from gradatlas.service.store.gateway import _to_experiment  # the store's one row → resource mapping
 
     dialect = store.engine.dialect.name
     condition = _in_source("filter", lambda: filter_condition(filter_text, dialect))

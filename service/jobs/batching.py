@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from service.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import ExperimentSpec
 
 # Paths a point may change and still share the batch (everything else must be equal).
 PER_POINT: tuple[tuple[str, ...], ...] = (

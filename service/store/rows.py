@@ -8,8 +8,8 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from service.db.models import ExperimentRow, ExperimentTagRow
-from service.spec import ExperimentSpec
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow
 
 
 def new_id() -> str:

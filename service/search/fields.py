@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.store.tables import ExperimentRow
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement
-
-from service.db.models import ExperimentRow
-from service.spec import ExperimentSpec
 
 Kind = Literal["str", "int", "float", "bool", "datetime", "tags"]
 
