@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from gradatlas.service.contracts.settings import get_settings
+
+if TYPE_CHECKING:
+    from gradatlas.service.contracts.settings import Settings
+
+SERVER_EXTRA = "pip install 'gradatlas[server]'"
+
+
+def get_settings() -> Settings:
+    """The local commands (up, migrate, token) need the server's packages; the
+    remote ones (submit, ls, …) do not, so a client-only install imports them
+    only here and says which extra is missing."""
+    try:
+        from gradatlas.service.contracts.settings import get_settings as read_settings
+        from gradatlas.service.store import migrate  # noqa: F401  (SQLAlchemy, Alembic)
+    except ModuleNotFoundError as missing:
+        raise click.ClickException(f"this command runs the server and needs {missing.name}: {SERVER_EXTRA}") from None
+    return read_settings()
 
 
 @click.group()
@@ -22,17 +39,18 @@ def main() -> None:
 @click.option("--api-threads", default=4, show_default=True, type=int, help="threads per gunicorn worker")
 def up(host: str, port: int, api_workers: int, api_threads: int) -> None:
     """Migrate, then run the API and a worker until Ctrl-C."""
+    settings = get_settings()
     from gradatlas.service.cli.supervisor import up as run_up
 
-    sys.exit(run_up(get_settings(), host, port, api_workers, api_threads))
+    sys.exit(run_up(settings, host, port, api_workers, api_threads))
 
 
 @main.command()
 def migrate() -> None:
     """Apply database migrations (alembic upgrade head)."""
+    settings = get_settings()
     from gradatlas.service.store.migrate import upgrade
 
-    settings = get_settings()
     settings.ensure_home()
     upgrade(settings.database_url)
     click.echo("database is at the latest schema")
@@ -44,10 +62,10 @@ def token() -> None:
 
 
 def _tokens():  # type: ignore[no-untyped-def]
+    settings = get_settings()
     from gradatlas.service.auth.tokens import Tokens
     from gradatlas.service.store.gateway import Store
 
-    settings = get_settings()
     return Tokens(Store.from_url(settings.database_url), settings.resolved_pepper())
 
 
