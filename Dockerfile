@@ -1,14 +1,22 @@
-# One image for the API, the migrate job and the workers.
-# CPU by default; the GPU worker image passes TORCH_INDEX (README, "GPU workers").
+# One Dockerfile, one image per role: EXTRAS picks what the image installs.
+#   server  the API and the migration job: no PyTorch
+#   worker  the Celery workers, the scheduler and Flower: PyTorch (CPU by default; the
+#           GPU worker passes TORCH_INDEX, README "GPU workers")
 FROM python:3.11-slim
+ARG EXTRAS=server
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml setup.py README.md alembic.ini ./
+COPY gradatlas ./gradatlas
 COPY service ./service
 COPY worker ./worker
 COPY migrations ./migrations
-RUN pip install --no-cache-dir --index-url "$TORCH_INDEX" --extra-index-url https://pypi.org/simple torch==2.13.0 \
- && pip install --no-cache-dir '.[worker]' flower
+COPY examples ./examples
+RUN case ",$EXTRAS," in \
+      *,worker,*|*,probe,*) pip install --no-cache-dir --index-url "$TORCH_INDEX" torch==2.13.0 ;; \
+    esac \
+ && pip install --no-cache-dir ".[$EXTRAS]" \
+ && case ",$EXTRAS," in *,worker,*) pip install --no-cache-dir flower ;; esac
 ENV GRADATLAS_HOME=/data
 EXPOSE 8000
 CMD ["gradatlas", "up", "--host", "0.0.0.0"]

@@ -59,3 +59,26 @@ def test_the_commands_name_modules_that_exist():
 
     for module in ("gradatlas.service.api.wsgi", "gradatlas.worker.celery_app", "gradatlas.service.cli.main"):
         assert importlib.util.find_spec(module) is not None
+
+
+def _extras(service: dict) -> set[str]:
+    return set(service["build"]["args"]["EXTRAS"].split(","))
+
+
+def test_each_image_installs_only_what_its_services_run(compose):
+    """The API's image has no PyTorch; the workers' has no web server."""
+    services = compose["services"]
+    for name in ("api", "migrate"):
+        assert _extras(services[name]) == {"server"}, name
+    for name in ("worker-cpu", "worker-gpu", "scheduler", "flower"):
+        assert _extras(services[name]) == {"worker"}, name
+    images = {name: services[name]["image"] for name in ("api", "worker-cpu", "worker-gpu")}
+    assert len(set(images.values())) == 3, images
+
+
+def test_the_dockerfile_installs_torch_only_for_the_worker():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG EXTRAS=server" in dockerfile and "'.[$EXTRAS]'" not in dockerfile and '".[$EXTRAS]"' in dockerfile
+    torch_line = next(line for line in dockerfile.splitlines() if "torch==" in line)
+    assert "*,worker,*" in torch_line
+    assert "COPY gradatlas ./gradatlas" in dockerfile and "setup.py" in dockerfile
