@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from gradatlas.service.contracts.resources import ErrorResponse
 from spectree import Response as Responses
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 View = TypeVar("View", bound=Callable[..., Any])
 Declared = tuple[Any, str]  # (pydantic model or None, description)
@@ -31,7 +32,7 @@ api_spec = SpecTree(
     "flask", mode="strict", annotations=False, title="GradAtlas API", version="1",
     naming_strategy=lambda model: model.__name__,  # the schema names clients already know, no hash suffix
     nested_naming_strategy=lambda _parent, child: child,
-    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))],
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
     security={"bearer": []},
 )
 
