@@ -46,6 +46,7 @@ class Extras:
 
 
 EXTRAS: dict[str, Extras] = {}
+CSV = {"text/csv": {"schema": {"type": "string"}}}  # media= of the routes that answer ?format=csv
 
 
 def declare(summary: str, operation_id: str, responses: Mapping[int, Declared], *, errors: Iterable[int] = (),
@@ -55,6 +56,8 @@ def declare(summary: str, operation_id: str, responses: Mapping[int, Declared], 
     answers with the API's error body, its body and query models. `media` adds
     non-JSON content per status; `variants` = (path parameter, {value: media
     type}) documents one path per value; `public` routes need no token."""
+    if operation_id in EXTRAS:
+        raise ValueError(f"operationId {operation_id!r} is declared twice")
     codes: dict[str, Declared] = {f"HTTP_{status}": declared for status, declared in responses.items()}
     codes |= {f"HTTP_{status}": (ErrorResponse, "error") for status in errors}
     EXTRAS[operation_id] = Extras({status: dict(types) for status, types in (media or {}).items()}, variants)

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal, require_owner
-from gradatlas.service.api.declare import declare
+from gradatlas.service.api.declare import CSV, declare
 from gradatlas.service.api.schemas import ExperimentQuery, FormatQuery
 from gradatlas.service.contracts import profile_codec
 from gradatlas.service.contracts.errors import ApiError
@@ -104,7 +104,7 @@ def _limit(raw: str) -> int:
 
 @blueprint.get("/experiments/<experiment_id>/profile")
 @declare("The recorded profile (JSON, or CSV rows step,layer,metric,value)", "getProfile", {200: (Profile, "the profile")},
-         errors=(401, 404, 422, 503), query=FormatQuery, media={200: {"text/csv": {"schema": {"type": "string"}}}})
+         errors=(401, 404, 422, 503), query=FormatQuery, media={200: CSV})
 def get_profile(experiment_id: str) -> Response:
     experiment = _found(experiment_id)
     if requested_format() == "csv":

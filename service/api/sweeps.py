@@ -8,7 +8,7 @@ import io
 from flask import Blueprint, Response, jsonify, request, url_for
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import authenticate, principal
-from gradatlas.service.api.declare import declare
+from gradatlas.service.api.declare import CSV, declare
 from gradatlas.service.api.experiments import _limit, json_body, requested_format
 from gradatlas.service.api.schemas import FormatQuery, PageQuery, SweepList
 from gradatlas.service.contracts.errors import ApiError, require_object
@@ -53,7 +53,7 @@ def read_sweeps() -> Response:
 
 @blueprint.get("/sweeps/<sweep_id>/table")
 @declare("The sweep's table (JSON rows, or CSV)", "getSweepTable", {200: (list[SweepRowOut], "one row per point")},
-         errors=(401, 404, 422), query=FormatQuery, media={200: {"text/csv": {"schema": {"type": "string"}}}})
+         errors=(401, 404, 422), query=FormatQuery, media={200: CSV})
 def sweep_table(sweep_id: str) -> Response:
     sweep = _found(sweep_id)
     fmt = requested_format()
