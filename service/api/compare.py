@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import authenticate
+from gradatlas.service.api.declare import declare
 from gradatlas.service.api.experiments import _found
+from gradatlas.service.api.schemas import CompareQuery
 from gradatlas.service.contracts.errors import ApiError
 from gradatlas.service.contracts.spec import ALL_METRICS
-from gradatlas.service.reports.compare import MAX_COMPARE, CannotAlign, compare
+from gradatlas.service.reports.compare import MAX_COMPARE, CannotAlign, Comparison, compare
 
 blueprint = Blueprint("compare", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)
@@ -19,6 +21,8 @@ def _list(name: str) -> list[str]:
 
 
 @blueprint.get("/compare")
+@declare("Profiles aligned by layer and step, spec differences, summaries side by side", "compareExperiments",
+         {200: (Comparison, "the comparison")}, errors=(401, 404, 422), query=CompareQuery)
 def compare_experiments() -> Response:
     ids = _list("ids")
     if not 2 <= len(ids) <= MAX_COMPARE or len(set(ids)) != len(ids):

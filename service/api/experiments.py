@@ -11,9 +11,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal, require_owner
+from gradatlas.service.api.declare import CSV, declare
+from gradatlas.service.api.schemas import ExperimentQuery, FormatQuery
 from gradatlas.service.contracts import profile_codec
 from gradatlas.service.contracts.errors import ApiError
-from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.contracts.resources import Experiment, ExperimentPage, Profile
+from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.jobs.submit import submit
 from gradatlas.service.search.history import query_experiments
 from gradatlas.service.search.query import QuerySyntaxError
@@ -46,6 +49,8 @@ def _dump(model: Any) -> Any:
 
 
 @blueprint.post("/experiments")
+@declare("Submit an experiment", "createExperiment", {202: (Experiment, "accepted, queued")},
+         errors=(400, 401, 413, 415, 422, 503), json=ExperimentSpec)
 def create_experiment() -> tuple[Response, int, dict[str, str]]:
     s = services()
     experiment = submit(json_body(), principal().name, s.store, s.enqueue, s.settings)
@@ -54,11 +59,14 @@ def create_experiment() -> tuple[Response, int, dict[str, str]]:
 
 
 @blueprint.get("/experiments/<experiment_id>")
+@declare("One experiment", "getExperiment", {200: (Experiment, "the experiment")}, errors=(401, 404, 503))
 def get_experiment(experiment_id: str) -> Response:
     return jsonify(_dump(_found(experiment_id)))
 
 
 @blueprint.get("/experiments")
+@declare("List experiments, newest first", "listExperiments", {200: (ExperimentPage, "a page")},
+         errors=(401, 422, 503), query=ExperimentQuery)
 def list_experiments() -> Response:
     """History: `filter` and `order_by` in the query language of service.query."""
     limit = _limit(request.args.get("limit", "50"))
@@ -95,6 +103,8 @@ def _limit(raw: str) -> int:
 
 
 @blueprint.get("/experiments/<experiment_id>/profile")
+@declare("The recorded profile (JSON, or CSV rows step,layer,metric,value)", "getProfile", {200: (Profile, "the profile")},
+         errors=(401, 404, 422, 503), query=FormatQuery, media={200: CSV})
 def get_profile(experiment_id: str) -> Response:
     experiment = _found(experiment_id)
     if requested_format() == "csv":
@@ -128,6 +138,8 @@ def _profile_csv(experiment: Experiment) -> Response:
 
 
 @blueprint.post("/experiments/<experiment_id>/cancel")
+@declare("Cancel a queued or running experiment (idempotent)", "cancelExperiment",
+         {200: (Experiment, "cancelled, or flagged for the worker")}, errors=(401, 403, 404, 409, 503))
 def cancel_experiment(experiment_id: str) -> Response:
     require_owner(_found(experiment_id))
     try:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from gradatlas.service.api import services
+from gradatlas.service.api.declare import declare
+from gradatlas.service.api.schemas import Health, Readiness
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
+@declare("Liveness", "healthz", {200: (Health, "alive")}, public=True)
 def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
 @blueprint.get("/readyz")
+@declare("Readiness: database and broker", "readyz", {200: (Readiness, "ready"), 503: (Readiness, "not ready")}, public=True)
 def readyz() -> tuple[Response, int, dict[str, str]]:
     s = services()
     checks = {"database": _check(s.store.ping), "broker": _check(s.broker_ping) if callable(s.broker_ping) else "ok"}

@@ -5,14 +5,18 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import authenticate, principal
+from gradatlas.service.api.declare import declare
 from gradatlas.service.api.experiments import json_body
-from gradatlas.service.jobs.imports import import_profile
+from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.jobs.imports import ImportBody, import_profile
 
 blueprint = Blueprint("imports", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)
 
 
 @blueprint.post("/imports")
+@declare("Store a profile recorded by GradientProbe in your own loop (source: import)", "importProfile",
+         {201: (Experiment, "stored")}, errors=(400, 401, 415, 422), json=ImportBody)
 def post_import() -> tuple[Response, int, dict[str, str]]:
     experiment = import_profile(json_body(), principal().name, services().store)
     location = url_for("experiments.get_experiment", experiment_id=experiment.id)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import authenticate
+from gradatlas.service.api.declare import declare
+from gradatlas.service.api.schemas import PlotQuery
 from gradatlas.service.contracts.errors import ApiError
 from gradatlas.service.reports import plots
 
@@ -14,6 +16,8 @@ blueprint.before_request(authenticate)
 
 
 @blueprint.get("/experiments/<experiment_id>/plot.<fmt>")
+@declare("A figure of one metric of the profile, drawn by matplotlib", "plotExperiment", {200: (None, "the figure")},
+         errors=(401, 404, 422, 503), query=PlotQuery, variants=("fmt", plots.FORMATS))
 def plot(experiment_id: str, fmt: str) -> Response:
     if fmt not in plots.FORMATS:
         raise ApiError(404, f"no figure format {fmt!r}; use plot.png or plot.svg")

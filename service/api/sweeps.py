@@ -8,9 +8,11 @@ import io
 from flask import Blueprint, Response, jsonify, request, url_for
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import authenticate, principal
+from gradatlas.service.api.declare import CSV, declare
 from gradatlas.service.api.experiments import _limit, json_body, requested_format
+from gradatlas.service.api.schemas import FormatQuery, PageQuery, SweepList
 from gradatlas.service.contracts.errors import ApiError, require_object
-from gradatlas.service.jobs.sweeps import Sweep, create_sweep, get_sweep, list_sweeps
+from gradatlas.service.jobs.sweeps import Sweep, SweepRequest, SweepRowOut, create_sweep, get_sweep, list_sweeps
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)
@@ -20,6 +22,8 @@ CSV_SUMMARY = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_fi
 
 
 @blueprint.post("/sweeps")
+@declare("Create a sweep: one experiment per point", "createSweep", {202: (Sweep, "accepted; points queued")},
+         errors=(400, 401, 415, 422), json=SweepRequest)
 def post_sweep() -> tuple[Response, int, dict[str, str]]:
     s = services()
     sweep = create_sweep(require_object(json_body(), "the sweep"), principal().name, s.store, s.enqueue, s.settings)
@@ -34,17 +38,22 @@ def _found(sweep_id: str) -> Sweep:
 
 
 @blueprint.get("/sweeps/<sweep_id>")
+@declare("A sweep with counts by status and its table", "getSweep", {200: (Sweep, "the sweep")}, errors=(401, 404))
 def read_sweep(sweep_id: str) -> Response:
     return jsonify(_found(sweep_id).model_dump(mode="json"))
 
 
 @blueprint.get("/sweeps")
+@declare("List sweeps, newest first", "listSweeps", {200: (SweepList, "the sweeps, without their tables")},
+         errors=(401, 422), query=PageQuery)
 def read_sweeps() -> Response:
     sweeps = list_sweeps(services().store, _limit(request.args.get("limit", "50")))
     return jsonify({"items": [sweep.model_dump(mode="json") for sweep in sweeps]})
 
 
 @blueprint.get("/sweeps/<sweep_id>/table")
+@declare("The sweep's table (JSON rows, or CSV)", "getSweepTable", {200: (list[SweepRowOut], "one row per point")},
+         errors=(401, 404, 422), query=FormatQuery, media={200: CSV})
 def sweep_table(sweep_id: str) -> Response:
     sweep = _found(sweep_id)
     fmt = requested_format()

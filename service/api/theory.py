@@ -8,6 +8,8 @@ import math
 
 from flask import Blueprint, Response, jsonify, request
 from gradatlas.service.api.auth import authenticate
+from gradatlas.service.api.declare import declare
+from gradatlas.service.api.schemas import TheoryPrediction, TheoryQuery
 from gradatlas.service.contracts.errors import ApiError
 from gradatlas.service.science.theory import ACTIVATIONS, predict
 
@@ -31,6 +33,8 @@ def _variance(name: str, default: str | None) -> float:
 
 
 @blueprint.get("/theory")
+@declare("Mean-field prediction: q_star, chi1, gain = √χ₁, depth_scale = −1/ln χ₁, critical_weight_var", "getTheory",
+         {200: (TheoryPrediction, "the prediction")}, errors=(401, 422), query=TheoryQuery)
 def theory() -> Response:
     """{q_star, chi1, gain, depth_scale, critical_weight_var}; q_star null when
     it grows without bound, depth_scale null at exact criticality."""

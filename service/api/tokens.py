@@ -6,21 +6,25 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import require_admin
+from gradatlas.service.api.declare import declare
 from gradatlas.service.api.experiments import json_body
 from gradatlas.service.contracts.errors import ApiError, validation_details
-from gradatlas.service.contracts.resources import NewToken, TokenRequest
+from gradatlas.service.contracts.resources import NewToken, TokenList, TokenRequest
 from pydantic import ValidationError
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
 
 
 @blueprint.get("/tokens")
+@declare("List tokens (admin)", "listTokens", {200: (TokenList, "every token, never its plaintext")}, errors=(401, 403, 503))
 def list_tokens() -> Response:
     require_admin()
     return jsonify({"items": [info.model_dump(mode="json") for info in services().tokens.list()]})
 
 
 @blueprint.post("/tokens")
+@declare("Create a token (admin); its plaintext is in this response only", "createToken", {201: (NewToken, "the new token")},
+         errors=(400, 401, 403, 415, 422, 503), json=TokenRequest)
 def create_token() -> tuple[Response, int]:
     require_admin()
     try:
@@ -32,6 +36,7 @@ def create_token() -> tuple[Response, int]:
 
 
 @blueprint.delete("/tokens/<token_id>")
+@declare("Revoke a token (admin)", "revokeToken", {204: (None, "revoked")}, errors=(401, 403, 404, 503))
 def revoke_token(token_id: str) -> tuple[str, int]:
     require_admin()
     if not services().tokens.revoke(token_id):
