@@ -28,6 +28,7 @@ from typing import Any
 
 import requests
 import yaml
+
 from gradatlas import Client
 
 ROOT = Path(__file__).resolve().parents[1]
