@@ -20,4 +20,4 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check gradatlas service worker migrations tests benchmarks setup.py
+	$(BIN)/ruff check gradatlas service worker migrations tests benchmarks scripts setup.py
