@@ -5,15 +5,14 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, url_for
 from gradatlas.service.api import services
-from gradatlas.service.api.auth import authenticate, principal
-from gradatlas.service.api.experiments import _limit, json_body, requested_format
-from gradatlas.service.contracts.errors import ApiError, require_object
+from gradatlas.service.api.auth import principal
+from gradatlas.service.api.requests import json_body, limit_arg, requested_format
+from gradatlas.service.contracts.errors import NotFound, require_object
 from gradatlas.service.jobs.sweeps import Sweep, create_sweep, get_sweep, list_sweeps
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
-blueprint.before_request(authenticate)
 
 CSV_SUMMARY = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final", "layer_gain_init",
                "final_loss", "final_accuracy")
@@ -29,7 +28,7 @@ def post_sweep() -> tuple[Response, int, dict[str, str]]:
 def _found(sweep_id: str) -> Sweep:
     sweep = get_sweep(services().store, sweep_id)
     if sweep is None:
-        raise ApiError(404, f"no sweep {sweep_id!r}")
+        raise NotFound(f"no sweep {sweep_id!r}")
     return sweep
 
 
@@ -40,7 +39,7 @@ def read_sweep(sweep_id: str) -> Response:
 
 @blueprint.get("/sweeps")
 def read_sweeps() -> Response:
-    sweeps = list_sweeps(services().store, _limit(request.args.get("limit", "50")))
+    sweeps = list_sweeps(services().store, limit_arg())
     return jsonify({"items": [sweep.model_dump(mode="json") for sweep in sweeps]})
 
 
