@@ -43,10 +43,10 @@ def login() -> BaseResponse | str:
     if request.method == "POST":
         check_csrf()
         token = request.form.get("token", "").strip()
-        principal = current_app.extensions["gradatlas"].tokens.authenticate(token) if token else None
-        if principal is not None:
+        who = current_app.extensions["gradatlas"].tokens.authenticate(token) if token else None
+        if who is not None:
             session.clear()
-            session["token"], session["who"] = token, principal.name
+            session["token"], session["who"] = token, who.name
             target = request.args.get("next") or ""
             return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("web.experiments"))
         error = "That token is not valid (unknown, mistyped or revoked)."
