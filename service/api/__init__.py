@@ -42,18 +42,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.json.sort_keys = False  # type: ignore[attr-defined]
     limiter = RateLimiter(make_counter(settings.broker_url, settings.home), settings.rate_limit_per_minute,
                           settings.rate_limit_submits_per_minute)
-    tokens = Tokens(store, settings.resolved_pepper(), cache_s=settings.token_cache_s)
-    app.extensions["gradatlas"] = Services(settings, store, tokens, enqueue, broker_ping, limiter)
+    token_keeper = Tokens(store, settings.resolved_pepper(), cache_s=settings.token_cache_s)
+    app.extensions["gradatlas"] = Services(settings, store, token_keeper, enqueue, broker_ping, limiter)
     app.before_request(_assign_request_id)
-    app.before_request(guard_api)
+    app.before_request(guard_api)  # the one authentication of /api/v1: no blueprint authenticates again
     app.after_request(_echo_request_id)
     register_error_handlers(app)
-    from gradatlas.service.api import experiments, health, history_routes, metrics, openapi, plots, theory, tokens
+    from gradatlas.service.api import compare, edits, experiments, health, imports, metrics, openapi, plots, sweeps, theory, tokens
     from gradatlas.service.web import init_web
 
-    for module in (experiments, plots, theory, tokens, health, openapi, metrics):
+    for module in (experiments, plots, theory, tokens, health, openapi, metrics, edits, compare, sweeps, imports):
         app.register_blueprint(module.blueprint)
-    history_routes.register(app)  # query, edit, compare, sweeps, imports
     app.after_request(metrics.count_request)
     init_web(app, settings.resolved_secret_key())
     logging.getLogger("gradatlas").setLevel(logging.INFO)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 from gradatlas.service.api import services
-from gradatlas.service.api.auth import authenticate
 from gradatlas.service.api.declare import declare
-from gradatlas.service.api.experiments import _found
+from gradatlas.service.api.requests import found_experiment
 from gradatlas.service.api.schemas import CompareQuery
-from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.spec import ALL_METRICS
 from gradatlas.service.reports.compare import MAX_COMPARE, CannotAlign, Comparison, compare
 
 blueprint = Blueprint("compare", __name__, url_prefix="/api/v1")
-blueprint.before_request(authenticate)
 
 
 def _list(name: str) -> list[str]:
@@ -26,15 +24,15 @@ def _list(name: str) -> list[str]:
 def compare_experiments() -> Response:
     ids = _list("ids")
     if not 2 <= len(ids) <= MAX_COMPARE or len(set(ids)) != len(ids):
-        raise ApiError(422, f"ids must name 2 to {MAX_COMPARE} different experiments, comma-separated",
-                       [{"loc": ["query", "ids"], "msg": f"got {len(ids)} ids ({len(set(ids))} different)"}])
+        raise InvalidInput(f"ids must name 2 to {MAX_COMPARE} different experiments, comma-separated",
+                           [{"loc": ["query", "ids"], "msg": f"got {len(ids)} ids ({len(set(ids))} different)"}])
     metrics = _list("metrics") or None
     unknown = sorted(set(metrics or []) - set(ALL_METRICS))
     if unknown:
-        raise ApiError(422, f"unknown metrics {unknown}", [{"loc": ["query", "metrics"], "msg": f"choose from {list(ALL_METRICS)}"}])
-    experiments = [_found(experiment_id) for experiment_id in ids]
+        raise InvalidInput(f"unknown metrics {unknown}", [{"loc": ["query", "metrics"], "msg": f"choose from {list(ALL_METRICS)}"}])
+    experiments = [found_experiment(experiment_id) for experiment_id in ids]
     try:
         comparison = compare(services().store, experiments, metrics)
     except CannotAlign as exc:
-        raise ApiError(422, f"cannot align the experiments: {exc}", [{"loc": ["query", "ids"], "msg": str(exc)}]) from exc
+        raise InvalidInput(f"cannot align the experiments: {exc}", [{"loc": ["query", "ids"], "msg": str(exc)}]) from exc
     return jsonify(comparison.model_dump(mode="json"))

@@ -5,43 +5,23 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from gradatlas.service.api import services
-from gradatlas.service.api.auth import principal, require_owner
+from gradatlas.service.api.auth import principal
 from gradatlas.service.api.declare import CSV, declare
+from gradatlas.service.api.requests import found_experiment, json_body, limit_arg, requested_format
 from gradatlas.service.api.schemas import ExperimentQuery, FormatQuery
 from gradatlas.service.contracts import profile_codec
-from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.contracts.errors import NotFound
 from gradatlas.service.contracts.resources import Experiment, ExperimentPage, Profile
 from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.jobs.cancel import cancel
 from gradatlas.service.jobs.submit import submit
 from gradatlas.service.search.history import query_experiments
-from gradatlas.service.search.query import QuerySyntaxError
-from gradatlas.service.store.gateway import Conflict
 
-blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
-
-MAX_LIMIT = 200
-
-
-def json_body() -> Any:
-    if not request.mimetype or request.mimetype != "application/json":
-        raise ApiError(415, f"send the body as application/json, not {request.mimetype or 'nothing'}")
-    raw = request.get_data(cache=False)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
-
-
-def _found(experiment_id: str) -> Experiment:
-    experiment = services().store.get_experiment(experiment_id)
-    if experiment is None:
-        raise ApiError(404, f"no experiment {experiment_id!r}")
-    return experiment
+blueprint = Blueprint("experiments", __name__, url_prefix="/api/v1")
 
 
 def _dump(model: Any) -> Any:
@@ -61,7 +41,7 @@ def create_experiment() -> tuple[Response, int, dict[str, str]]:
 @blueprint.get("/experiments/<experiment_id>")
 @declare("One experiment", "getExperiment", {200: (Experiment, "the experiment")}, errors=(401, 404, 503))
 def get_experiment(experiment_id: str) -> Response:
-    return jsonify(_dump(_found(experiment_id)))
+    return jsonify(_dump(found_experiment(experiment_id)))
 
 
 @blueprint.get("/experiments")
@@ -69,49 +49,21 @@ def get_experiment(experiment_id: str) -> Response:
          errors=(401, 422, 503), query=ExperimentQuery)
 def list_experiments() -> Response:
     """History: `filter` and `order_by` in the query language of service.query."""
-    limit = _limit(request.args.get("limit", "50"))
-    args = {name: request.args.get(name, "") for name in ("filter", "order_by")}
-    try:
-        page = query_experiments(services().store, args["filter"], args["order_by"], limit,
-                                 request.args.get("page_token") or None)
-    except QuerySyntaxError as exc:
-        raise query_error(exc) from exc
-    except ValueError as exc:
-        raise ApiError(422, str(exc), [{"loc": ["query", "page_token"], "msg": str(exc)}]) from exc
+    page = query_experiments(services().store, request.args.get("filter", ""), request.args.get("order_by", ""),
+                             limit_arg(), request.args.get("page_token") or None)
     return jsonify(_dump(page))
-
-
-def query_error(exc: QuerySyntaxError) -> ApiError:
-    """422 with where the query failed and what was expected there."""
-    return ApiError(422, f"{exc.source} is not valid {exc}", [{"loc": ["query", exc.source], "msg": str(exc),
-                                                              "position": exc.position, "expected": exc.expected}])
-
-
-def requested_format() -> str:
-    """`?format=json|csv` (json by default); anything else is 422."""
-    fmt = request.args.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise ApiError(422, "format must be json or csv", [{"loc": ["query", "format"], "msg": f"got {fmt!r}"}])
-    return fmt
-
-
-def _limit(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(422, f"limit must be an integer from 1 to {MAX_LIMIT}",
-                       [{"loc": ["query", "limit"], "msg": f"expected 1 to {MAX_LIMIT}, got {raw!r}"}])
-    return int(raw)
 
 
 @blueprint.get("/experiments/<experiment_id>/profile")
 @declare("The recorded profile (JSON, or CSV rows step,layer,metric,value)", "getProfile", {200: (Profile, "the profile")},
          errors=(401, 404, 422, 503), query=FormatQuery, media={200: CSV})
 def get_profile(experiment_id: str) -> Response:
-    experiment = _found(experiment_id)
+    experiment = found_experiment(experiment_id)
     if requested_format() == "csv":
         return _profile_csv(experiment)
     profile = services().store.get_profile(experiment_id)
     if profile is None:
-        raise ApiError(404, f"experiment {experiment_id} has no profile (status {experiment.status})")
+        raise NotFound(f"experiment {experiment_id} has no profile (status {experiment.status})")
     return jsonify(_dump(profile))
 
 
@@ -119,7 +71,7 @@ def _profile_csv(experiment: Experiment) -> Response:
     """Long rows `step,layer,metric,value`; the loss has an empty layer."""
     found = services().store.get_profile_arrays(experiment.id)
     if found is None:
-        raise ApiError(404, f"experiment {experiment.id} has no profile (status {experiment.status})")
+        raise NotFound(f"experiment {experiment.id} has no profile (status {experiment.status})")
     _, _, arrays = found
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -141,11 +93,4 @@ def _profile_csv(experiment: Experiment) -> Response:
 @declare("Cancel a queued or running experiment (idempotent)", "cancelExperiment",
          {200: (Experiment, "cancelled, or flagged for the worker")}, errors=(401, 403, 404, 409, 503))
 def cancel_experiment(experiment_id: str) -> Response:
-    require_owner(_found(experiment_id))
-    try:
-        experiment = services().store.request_cancel(experiment_id)
-    except Conflict as exc:
-        raise ApiError(409, f"cannot cancel: {exc}") from exc
-    if experiment is None:
-        raise ApiError(404, f"no experiment {experiment_id!r}")
-    return jsonify(_dump(experiment))
+    return jsonify(_dump(cancel(services().store, found_experiment(experiment_id), principal())))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
 from gradatlas.service.api import services
-from gradatlas.service.api.auth import authenticate, principal
+from gradatlas.service.api.auth import principal
 from gradatlas.service.api.declare import declare
-from gradatlas.service.api.experiments import json_body
+from gradatlas.service.api.requests import json_body
 from gradatlas.service.contracts.resources import Experiment
 from gradatlas.service.jobs.imports import ImportBody, import_profile
 
 blueprint = Blueprint("imports", __name__, url_prefix="/api/v1")
-blueprint.before_request(authenticate)
 
 
 @blueprint.post("/imports")

@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, url_for
 from gradatlas.service.api import services
-from gradatlas.service.api.auth import authenticate, principal
+from gradatlas.service.api.auth import principal
 from gradatlas.service.api.declare import CSV, declare
-from gradatlas.service.api.experiments import _limit, json_body, requested_format
+from gradatlas.service.api.requests import json_body, limit_arg, requested_format
 from gradatlas.service.api.schemas import FormatQuery, PageQuery, SweepList
-from gradatlas.service.contracts.errors import ApiError, require_object
+from gradatlas.service.contracts.errors import NotFound, require_object
 from gradatlas.service.jobs.sweeps import Sweep, SweepRequest, SweepRowOut, create_sweep, get_sweep, list_sweeps
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
-blueprint.before_request(authenticate)
 
 CSV_SUMMARY = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final", "layer_gain_init",
                "final_loss", "final_accuracy")
@@ -33,7 +32,7 @@ def post_sweep() -> tuple[Response, int, dict[str, str]]:
 def _found(sweep_id: str) -> Sweep:
     sweep = get_sweep(services().store, sweep_id)
     if sweep is None:
-        raise ApiError(404, f"no sweep {sweep_id!r}")
+        raise NotFound(f"no sweep {sweep_id!r}")
     return sweep
 
 
@@ -47,7 +46,7 @@ def read_sweep(sweep_id: str) -> Response:
 @declare("List sweeps, newest first", "listSweeps", {200: (SweepList, "the sweeps, without their tables")},
          errors=(401, 422), query=PageQuery)
 def read_sweeps() -> Response:
-    sweeps = list_sweeps(services().store, _limit(request.args.get("limit", "50")))
+    sweeps = list_sweeps(services().store, limit_arg())
     return jsonify({"items": [sweep.model_dump(mode="json") for sweep in sweeps]})
 
 

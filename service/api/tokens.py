@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from gradatlas.service.api import services
-from gradatlas.service.api.auth import require_admin
+from gradatlas.service.api.auth import principal
 from gradatlas.service.api.declare import declare
-from gradatlas.service.api.experiments import json_body
-from gradatlas.service.contracts.errors import ApiError, validation_details
+from gradatlas.service.api.requests import json_body
+from gradatlas.service.auth.ownership import require_admin
+from gradatlas.service.contracts.errors import InvalidInput, NotFound, validation_details
 from gradatlas.service.contracts.resources import NewToken, TokenList, TokenRequest
 from pydantic import ValidationError
 
-blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
+blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")
 
 
 @blueprint.get("/tokens")
 @declare("List tokens (admin)", "listTokens", {200: (TokenList, "every token, never its plaintext")}, errors=(401, 403, 503))
 def list_tokens() -> Response:
-    require_admin()
+    require_admin(principal())
     return jsonify({"items": [info.model_dump(mode="json") for info in services().tokens.list()]})
 
 
@@ -26,11 +27,11 @@ def list_tokens() -> Response:
 @declare("Create a token (admin); its plaintext is in this response only", "createToken", {201: (NewToken, "the new token")},
          errors=(400, 401, 403, 415, 422, 503), json=TokenRequest)
 def create_token() -> tuple[Response, int]:
-    require_admin()
+    require_admin(principal())
     try:
         wanted = TokenRequest.model_validate(json_body())
     except ValidationError as exc:
-        raise ApiError(422, "the token request is not valid", validation_details(exc)) from exc
+        raise InvalidInput("the token request is not valid", validation_details(exc)) from exc
     info, plaintext = services().tokens.create(wanted.name, is_admin=wanted.admin)
     return jsonify(NewToken(**info.model_dump(), token=plaintext).model_dump(mode="json")), 201
 
@@ -38,7 +39,7 @@ def create_token() -> tuple[Response, int]:
 @blueprint.delete("/tokens/<token_id>")
 @declare("Revoke a token (admin)", "revokeToken", {204: (None, "revoked")}, errors=(401, 403, 404, 503))
 def revoke_token(token_id: str) -> tuple[str, int]:
-    require_admin()
+    require_admin(principal())
     if not services().tokens.revoke(token_id):
-        raise ApiError(404, f"no active token {token_id!r}")
+        raise NotFound(f"no active token {token_id!r}")
     return "", 204

@@ -1,44 +1,94 @@
-"""The service's error type: raised anywhere (views, service functions),
-turned into API.md's one JSON error shape by `service.api.errors`."""
+"""The service's domain errors: what went wrong, in the domain's words.
+
+Domain code (jobs, search, store, auth) raises these and knows nothing of
+HTTP; `service.api.errors` turns each type into its status and API.md's one
+JSON error shape, and the pages show the message. Each type carries the API
+error `code` and the `details` (`loc` + `msg`) the contract promises.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
-
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-              503: "unavailable"}
+Details = list[dict[str, Any]]
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None,
-                 code: str | None = None, retry_after: int | None = None) -> None:
+class DomainError(Exception):
+    """Base of every error a client can cause or must wait out."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, details: Details | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
-        self.code = code or HTTP_CODES.get(status, "error")
+        self.message = message
         self.details = details or []
         self.retry_after = retry_after
 
 
-def validation_details(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+class InvalidInput(DomainError, ValueError):
+    """Well-formed but not valid: a spec, a query, a parameter (a ValueError too,
+    so code that validates with `except ValueError` keeps working)."""
+
+    code = "validation_error"
+
+
+class QuotaExceeded(InvalidInput):
+    """A valid spec that asks for more work than the settings allow."""
+
+    code = "quota_exceeded"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """A state transition that the experiment's current state forbids."""
+
+    code = "conflict"
+
+
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that name nobody."""
+
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    """A known principal asking for what only an owner or an admin may do."""
+
+    code = "forbidden"
+
+
+class RateLimited(DomainError):
+    """Too many requests for one token; `retry_after` says when to try again."""
+
+    code = "rate_limited"
+
+
+class Unavailable(DomainError):
+    """A dependency (database, broker) is down; `retry_after` says when to retry."""
+
+    code = "unavailable"
+
+
+def validation_details(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Details:
     return [{"loc": [*prefix, *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
 
 
 def require_object(body: Any, what: str) -> dict[str, Any]:
-    """`body` when it is a JSON object, else the 422 that names `what` was sent."""
+    """`body` when it is a JSON object, else InvalidInput naming `what` was sent."""
     if not isinstance(body, dict):
-        raise ApiError(422, f"{what} must be a JSON object", [{"loc": [], "msg": "expected an object"}])
+        raise InvalidInput(f"{what} must be a JSON object", [{"loc": [], "msg": "expected an object"}])
     return body
 
 
 def validated(model: type[Model], body: Any, what: str, invalid: str) -> Model:
-    """`body` as `model`, or a 422 (`invalid`, one detail per field) that stores nothing."""
+    """`body` as `model`, or InvalidInput (`invalid`, one detail per field)."""
     try:
         return model.model_validate(require_object(body, what))
     except ValidationError as exc:
-        raise ApiError(422, invalid, validation_details(exc)) from exc
+        raise InvalidInput(invalid, validation_details(exc)) from exc

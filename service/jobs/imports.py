@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from gradatlas.service.contracts.errors import ApiError, require_object, validation_details
+from gradatlas.service.contracts.errors import InvalidInput, require_object, validation_details
 from gradatlas.service.contracts.resources import Experiment, Layer
 from gradatlas.service.contracts.spec import ALL_METRICS, ExperimentSpec
 from gradatlas.service.store.gateway import Store
@@ -73,7 +73,7 @@ def import_profile(body: Any, owner: str, store: Store) -> Experiment:
         parsed = ImportBody.model_validate(require_object(body, "the import"))
         spec = ExperimentSpec.model_validate(parsed.spec) if parsed.spec is not None else None
     except ValidationError as exc:
-        raise ApiError(422, "the import is not valid", validation_details(exc)) from exc
+        raise InvalidInput("the import is not valid", validation_details(exc)) from exc
     profile = parsed.profile
     if spec is not None:
         document = spec.model_dump(mode="json")

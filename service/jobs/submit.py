@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from gradatlas.service.contracts.errors import ApiError, validated
+from gradatlas.service.contracts.errors import InvalidInput, QuotaExceeded, validated
 from gradatlas.service.contracts.queue import queue_for
 from gradatlas.service.contracts.resources import Experiment
 from gradatlas.service.contracts.settings import Settings
@@ -31,11 +31,11 @@ def parse_spec(body: Any) -> ExperimentSpec:
 
 def _check_supported(spec: ExperimentSpec) -> None:
     if spec.model.arch not in SUPPORTED_ARCHS:
-        raise ApiError(422, f"model.arch {spec.model.arch!r} is not supported yet",
-                       [{"loc": ["model", "arch"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_ARCHS)}"}])
+        raise InvalidInput(f"model.arch {spec.model.arch!r} is not supported yet",
+                           [{"loc": ["model", "arch"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_ARCHS)}"}])
     if spec.data.name not in SUPPORTED_DATA:
-        raise ApiError(422, f"data.name {spec.data.name!r} is not supported yet",
-                       [{"loc": ["data", "name"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_DATA)}"}])
+        raise InvalidInput(f"data.name {spec.data.name!r} is not supported yet",
+                           [{"loc": ["data", "name"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_DATA)}"}])
     _check_arch_data(spec)
 
 
@@ -43,16 +43,16 @@ def _check_arch_data(spec: ExperimentSpec) -> None:
     """Each arch reads one kind of data (spec.ARCH_DATA); a CNN's Gaussian images are square."""
     arch, data = spec.model.arch, spec.data
     if data.name not in ARCH_DATA[arch]:
-        raise ApiError(422, f"arch {arch!r} cannot read data {data.name!r}",
-                       [{"loc": ["data", "name"], "msg": f"{arch} reads {sorted(ARCH_DATA[arch])}, not {data.name!r}"}])
+        raise InvalidInput(f"arch {arch!r} cannot read data {data.name!r}",
+                           [{"loc": ["data", "name"], "msg": f"{arch} reads {sorted(ARCH_DATA[arch])}, not {data.name!r}"}])
     side = round((data.input_dim or 0) ** 0.5)
     if arch == "cnn" and side * side != data.input_dim:
-        raise ApiError(422, "a cnn's Gaussian images are square: data.input_dim must be a perfect square",
-                       [{"loc": ["data", "input_dim"], "msg": f"{data.input_dim} is not a perfect square (e.g. 64 = 8×8)"}])
+        raise InvalidInput("a cnn's Gaussian images are square: data.input_dim must be a perfect square",
+                           [{"loc": ["data", "input_dim"], "msg": f"{data.input_dim} is not a perfect square (e.g. 64 = 8×8)"}])
 
 
 def check_quota(spec: ExperimentSpec, settings: Settings) -> None:
-    """422 naming the limit and by how much the spec exceeds it."""
+    """QuotaExceeded naming the limit and by how much the spec exceeds it."""
     params = parameter_count(spec)
     work = float(params) * spec.data.batch_size * max(spec.training.steps, 1)
     checks = [
@@ -63,7 +63,7 @@ def check_quota(spec: ExperimentSpec, settings: Settings) -> None:
     details = [{"loc": loc, "msg": f"{what} {value:.4g} exceeds the limit {limit:.4g} ({value / limit:.3g}× over)"}
                for loc, what, value, limit in checks if value > limit]
     if details:
-        raise ApiError(422, "the experiment exceeds the quota: " + details[0]["msg"], details, code="quota_exceeded")
+        raise QuotaExceeded("the experiment exceeds the quota: " + details[0]["msg"], details)
 
 
 def submit(body: Any, owner: str, store: Store, enqueue: Enqueue, settings: Settings) -> Experiment:

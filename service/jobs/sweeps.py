@@ -17,7 +17,7 @@ import random
 from datetime import datetime
 from typing import Any
 
-from gradatlas.service.contracts.errors import ApiError
+from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.queue import queue_for
 from gradatlas.service.contracts.settings import Settings
 from gradatlas.service.jobs.batching import group_for_batches
@@ -97,7 +97,7 @@ def _set(document: dict[str, Any], path: str, value: Any) -> None:
     for key in keys[:-1]:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
-            raise ApiError(422, f"sweep axis {path!r} goes through a non-object")
+            raise InvalidInput(f"sweep axis {path!r} goes through a non-object")
     node[keys[-1]] = value
 
 
@@ -105,8 +105,8 @@ def _check_axes(paths: list[str]) -> None:
     known = all_fields()
     for path in paths:
         if path not in known or path in TOP_LEVEL or path.startswith("summary."):
-            raise ApiError(422, f"{path!r} is not a spec field a sweep can vary",
-                           [{"loc": ["body", "axes", path], "msg": "use a dotted spec path such as model.depth"}])
+            raise InvalidInput(f"{path!r} is not a spec field a sweep can vary",
+                               [{"loc": ["body", "axes", path], "msg": "use a dotted spec path such as model.depth"}])
 
 
 def points(request: SweepRequest) -> list[dict[str, Any]]:
@@ -138,8 +138,8 @@ def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings
     _check_axes(axes)
     combos = points(request)
     if not 1 <= len(combos) <= MAX_POINTS:
-        raise ApiError(422, f"a sweep has 1 to {MAX_POINTS} points; this one has {len(combos)}",
-                       [{"loc": ["body"], "msg": f"{len(combos)} points"}])
+        raise InvalidInput(f"a sweep has 1 to {MAX_POINTS} points; this one has {len(combos)}",
+                           [{"loc": ["body"], "msg": f"{len(combos)} points"}])
     specs = []
     for index, values in enumerate(combos):
         document = copy.deepcopy(request.base)
@@ -148,10 +148,9 @@ def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings
         try:
             spec = parse_spec(document)
             check_quota(spec, settings)
-        except ApiError as exc:
+        except InvalidInput as exc:  # QuotaExceeded included: the point keeps its error's type and code
             details = [{**d, "loc": ["points", index, *d.get("loc", [])]} for d in exc.details]
-            raise ApiError(422, f"point {index} ({_describe(values)}) is not valid: {exc.message}", details,
-                           code=exc.code) from exc
+            raise type(exc)(f"point {index} ({_describe(values)}) is not valid: {exc.message}", details) from exc
         specs.append(spec)
     sweep_id, now = new_id(), utcnow()
     rows = []

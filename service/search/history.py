@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.resources import ExperimentPage
 from gradatlas.service.search.fields import Field, all_fields
 from gradatlas.service.search.query import BoolOp, Cond, Node, Not, OrderKey, QuerySyntaxError, parse_filter, parse_order_by
@@ -170,10 +171,14 @@ def decode_token(token: str, keys: list[SortKey]) -> list[Any]:
         values = [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in body["v"]]
         signature = body["o"]
     except Exception as exc:  # any garbage is the client's error, not ours
-        raise ValueError("page_token is not a token this service issued") from exc
+        raise bad_page_token("page_token is not a token this service issued") from exc
     if signature != _signature(keys) or len(values) != len(keys):
-        raise ValueError("page_token was issued for another order_by; start again without it")
+        raise bad_page_token("page_token was issued for another order_by; start again without it")
     return [value.astimezone(UTC) if isinstance(value, datetime) else value for value in values]
+
+
+def bad_page_token(reason: str) -> InvalidInput:
+    return InvalidInput(reason, [{"loc": ["query", "page_token"], "msg": reason}])
 
 
 def _sort_value(value: Any) -> Any:
@@ -183,7 +188,7 @@ def _sort_value(value: Any) -> Any:
 def query_experiments(store: Any, filter_text: str = "", order_by: str = "", limit: int = 50,
                       page_token: str | None = None) -> ExperimentPage:
     """One page of history. Raises QuerySyntaxError (bad filter or order_by)
-    or ValueError (bad token); reads only the experiments table."""
+    or InvalidInput (bad token); reads only the experiments table."""
     from gradatlas.service.store.gateway import _to_experiment  # the store's one row → resource mapping
 
     dialect = store.engine.dialect.name
@@ -211,8 +216,7 @@ def _in_source(source: str, build: Callable[[], T]) -> T:
     try:
         return build()
     except QuerySyntaxError as exc:
-        exc.source = source
-        raise
+        raise exc.in_source(source) from None
 
 
 def filter_condition(filter_text: str, dialect: str) -> ColumnElement[bool] | None:

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gradatlas.service.contracts.errors import InvalidInput
+
 CMP_OPS = ("=", "!=", "<>", "<=", ">=", "<", ">")
 KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL", "CONTAINS", "TRUE", "FALSE", "ASC", "DESC"})
 _TOKEN = re.compile(r"""
@@ -37,13 +39,19 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
-class QuerySyntaxError(ValueError):
-    """A filter or order_by that does not parse: where, and what would have."""
+class QuerySyntaxError(InvalidInput):
+    """A filter or order_by that does not parse: where, and what would have.
+    `source` names the query parameter that failed ("filter" or "order_by")."""
 
-    def __init__(self, position: int, expected: str, found: str) -> None:
-        super().__init__(f"at position {position}: expected {expected}, found {found}")
-        self.position, self.expected, self.found = position, expected, found
-        self.source = "filter"  # or "order_by": which query parameter failed
+    def __init__(self, position: int, expected: str, found: str, source: str = "filter") -> None:
+        self.position, self.expected, self.found, self.source = position, expected, found, source
+        self.reason = f"at position {position}: expected {expected}, found {found}"
+        super().__init__(f"{source} is not valid {self.reason}", [{"loc": ["query", source], "msg": self.reason,
+                                                                  "position": position, "expected": expected}])
+
+    def in_source(self, source: str) -> QuerySyntaxError:
+        """The same mistake, attributed to the query parameter `source`."""
+        return QuerySyntaxError(self.position, self.expected, self.found, source)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from gradatlas.service.contracts import profile_codec
+from gradatlas.service.contracts.errors import Conflict
 from gradatlas.service.contracts.resources import (
     TERMINAL,
     Claim,
@@ -35,10 +36,6 @@ from sqlalchemy.orm import Session
 
 SUMMARY_COLUMNS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final",
                    "layer_gain_init", "final_loss", "final_accuracy")
-
-
-class Conflict(Exception):
-    """A state transition that the experiment's current state forbids (409)."""
 
 
 def utcnow() -> datetime:

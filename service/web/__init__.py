@@ -2,11 +2,11 @@
 with the Plotly build served from `static/` (no CDN: the pages work offline).
 
 Signing in stores the user's API token in Flask's signed session cookie
-(HttpOnly, SameSite=Lax), and every page reads data through `api()`: an
-in-process call of the same /api/v1 routes with that token. So the pages
-see exactly what the CLI and the client see — authorisation, validation,
-error bodies, routes added by other issues — and there is one source of
-truth for what the service answers. Forms carry a CSRF token.
+(HttpOnly, SameSite=Lax); `signed_in` turns it into the principal each page
+acts as. Pages call the same functions the /api/v1 routes call (the store,
+the history query, submit, cancel) with that principal, so they see the same
+validation, authorisation and error messages, under the page's own request
+id and without spending the token's API rate limit. Forms carry a CSRF token.
 """
 
 from __future__ import annotations
@@ -15,42 +15,15 @@ import functools
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from gradatlas.service.api.errors import status_of
+from gradatlas.service.contracts.errors import DomainError
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class Answer:
-    """What an /api/v1 route answered: status, JSON body (or None), raw bytes."""
-
-    status: int
-    body: Any
-    data: bytes
-    headers: dict[str, str]
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def message(self) -> str:
-        error = (self.body or {}).get("error", {}) if isinstance(self.body, dict) else {}
-        return str(error.get("message", f"HTTP {self.status}"))
-
-
-def api(method: str, path: str, **kwargs: Any) -> Answer:
-    """Call an /api/v1 route in process with the signed-in user's token."""
-    client = current_app.test_client()
-    response = client.open(path, method=method, headers={"Authorization": f"Bearer {session.get('token', '')}"}, **kwargs)
-    body = response.get_json(silent=True) if response.mimetype == "application/json" else None
-    headers = {k: v for k, v in response.headers.items() if k in ("Content-Type", "Content-Disposition", "Location")}
-    return Answer(response.status_code, body, response.get_data(), headers)
 
 
 def csrf_token() -> str:
@@ -81,6 +54,11 @@ def signed_in(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def error_page(error: DomainError) -> tuple[str, int]:
+    """A domain error as a page, with the status the API would answer."""
+    return render_template("error.html", message=error.message), status_of(error)
 
 
 def metric_info() -> dict[str, dict[str, Any]]:

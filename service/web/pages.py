@@ -1,18 +1,26 @@
 """The pages: sign in, history, one experiment, compare, sweep. Each view
-asks the API (through `api()`) and renders; the charts' data is fetched by
-the browser through `/ui/api/...`, a read-only window on /api/v1 for the
-signed-in session (the token stays in the HttpOnly cookie, never in JS)."""
+calls the functions the /api/v1 routes call, as the signed-in principal, and
+renders; the charts' data is fetched by the browser through `/ui/api/...`, a
+read-only window on the GET routes of /api/v1 for the signed-in session (the
+token stays in the HttpOnly cookie, never in JS)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import Response, redirect, render_template, request, session, url_for
+from flask import Response, current_app, redirect, render_template, request, session, url_for
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import principal
+from gradatlas.service.api.errors import status_of
+from gradatlas.service.api.requests import found_experiment, parse_limit
+from gradatlas.service.contracts.errors import DomainError
 from gradatlas.service.contracts.spec import apply_merge_patch
+from gradatlas.service.jobs.cancel import cancel as cancel_experiment
+from gradatlas.service.jobs.submit import submit
 from gradatlas.service.science.explain import explain, sci
-from gradatlas.service.web import api, blueprint, check_csrf, signed_in
+from gradatlas.service.search.history import query_experiments
+from gradatlas.service.web import blueprint, check_csrf, error_page, signed_in
 from gradatlas.service.web.specs import flatten, spec_differences
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -34,13 +42,11 @@ def login() -> BaseResponse | str:
     error = None
     if request.method == "POST":
         check_csrf()
-        from flask import current_app
-
         token = request.form.get("token", "").strip()
-        principal = current_app.extensions["gradatlas"].tokens.authenticate(token) if token else None
-        if principal is not None:
+        who = current_app.extensions["gradatlas"].tokens.authenticate(token) if token else None
+        if who is not None:
             session.clear()
-            session["token"], session["who"] = token, principal.name
+            session["token"], session["who"] = token, who.name
             target = request.args.get("next") or ""
             return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("web.experiments"))
         error = "That token is not valid (unknown, mistyped or revoked)."
@@ -57,10 +63,16 @@ def logout() -> BaseResponse:
 @blueprint.get("/ui/api/<path:rest>")
 @signed_in
 def data(rest: str) -> Response:
-    """GET-only pass-through to /api/v1 for the pages' scripts."""
-    query = request.query_string.decode()
-    answer = api("GET", f"/api/v1/{rest}" + (f"?{query}" if query else ""))
-    return Response(answer.data, status=answer.status, headers=answer.headers)
+    """GET-only window on /api/v1 for the pages' scripts: the route's own view,
+    run in this request (same query string) as the signed-in principal; its
+    errors leave through the API's error handlers, so they read the same."""
+    endpoint, args = current_app.url_map.bind_to_environ(request.environ).match(f"/api/v1/{rest}", method="GET")
+    return current_app.make_response(current_app.ensure_sync(current_app.view_functions[endpoint])(**args))
+
+
+def _dump(model: Any) -> Any:
+    """A resource as the API's JSON shows it: what the templates read."""
+    return model.model_dump(mode="json")
 
 
 @blueprint.get("/experiments")
@@ -68,10 +80,14 @@ def data(rest: str) -> Response:
 def experiments() -> str:
     args = {key: request.args[key] for key in ("filter", "order_by", "page_token", "limit") if request.args.get(key)}
     args.setdefault("limit", "25")
-    answer = api("GET", "/api/v1/experiments?" + urlencode(args))
-    page = answer.body if answer.ok else {"items": [], "next_page_token": None}
+    try:
+        page = _dump(query_experiments(services().store, args.get("filter", ""), args.get("order_by", ""),
+                                       parse_limit(args["limit"]), args.get("page_token")))
+        error = None
+    except DomainError as exc:  # a bad filter, order_by, limit or page token: shown above the empty table
+        page, error = {"items": [], "next_page_token": None}, exc.message
     next_args: dict[str, Any] | None = {**args, "page_token": page["next_page_token"]} if page.get("next_page_token") else None
-    return render_template("experiments.html", items=page["items"], error=None if answer.ok else answer.message,
+    return render_template("experiments.html", items=page["items"], error=error,
                            args=args, next_url=url_for("web.experiments", **next_args) if next_args else None,
                            sort_url=_sort_url(args),
                            first_url=url_for("web.experiments", **{k: v for k, v in args.items() if k != "page_token"}))  # type: ignore[arg-type]
@@ -90,10 +106,10 @@ def _sort_url(args: dict[str, str]) -> Any:
 @blueprint.get("/experiments/<experiment_id>")
 @signed_in
 def experiment(experiment_id: str) -> tuple[str, int] | str:
-    answer = api("GET", f"/api/v1/experiments/{experiment_id}")
-    if not answer.ok:
-        return render_template("error.html", message=answer.message), answer.status
-    e = answer.body
+    try:
+        e = _dump(found_experiment(experiment_id))
+    except DomainError as exc:
+        return error_page(exc)
     return render_template("experiment.html", e=e, spec_json=json.dumps(e["spec"], indent=2),
                            explanation=explain(e["summary"], e["spec"], e["status"]), active=e["status"] in ACTIVE)
 
@@ -102,17 +118,20 @@ def experiment(experiment_id: str) -> tuple[str, int] | str:
 @signed_in
 def summary_fragment(experiment_id: str) -> tuple[str, int] | str:
     """The verdict card alone: the page swaps it in when a run ends."""
-    answer = api("GET", f"/api/v1/experiments/{experiment_id}")
-    if not answer.ok:
-        return answer.message, answer.status
-    e = answer.body
+    try:
+        e = _dump(found_experiment(experiment_id))
+    except DomainError as exc:
+        return exc.message, status_of(exc)
     return render_template("_summary.html", e=e, explanation=explain(e["summary"], e["spec"], e["status"]))
 
 
 @blueprint.post("/experiments/<experiment_id>/cancel")
 @signed_in
 def cancel(experiment_id: str) -> BaseResponse:
-    api("POST", f"/api/v1/experiments/{experiment_id}/cancel")
+    try:
+        cancel_experiment(services().store, found_experiment(experiment_id), principal())
+    except DomainError:
+        pass  # not the owner, or already finished: the page it returns to shows the status as it is
     return redirect(url_for("web.experiment", experiment_id=experiment_id))
 
 
@@ -120,21 +139,24 @@ def cancel(experiment_id: str) -> BaseResponse:
 @signed_in
 def rerun(experiment_id: str) -> BaseResponse | tuple[str, int]:
     """Apply one remedy's merge patch to the spec, submit, open the comparison."""
-    answer = api("GET", f"/api/v1/experiments/{experiment_id}")
-    if not answer.ok:
-        return render_template("error.html", message=answer.message), answer.status
-    remedies = (answer.body.get("summary") or {}).get("remedies") or []
+    try:
+        original = found_experiment(experiment_id)
+    except DomainError as exc:
+        return error_page(exc)
+    remedies = (original.summary or {}).get("remedies") or []
     index = request.form.get("remedy", "")
     if not index.isdigit() or int(index) >= len(remedies):
         return render_template("error.html", message="no such remedy"), 422
     remedy = remedies[int(index)]
-    spec = apply_merge_patch(answer.body["spec"], remedy.get("patch") or {})
-    spec["name"] = f"{answer.body['name'] or 'experiment'} + remedy"[:200]
+    spec = apply_merge_patch(original.spec, remedy.get("patch") or {})
+    spec["name"] = f"{original.name or 'experiment'} + remedy"[:200]
     spec["notes"] = f"rerun of {experiment_id}: {remedy.get('title', '')}"[:10000]
-    created = api("POST", "/api/v1/experiments", json=spec)
-    if not created.ok:
-        return render_template("error.html", message=created.message), created.status
-    return redirect(url_for("web.compare", ids=f"{experiment_id},{created.body['id']}"))
+    s = services()
+    try:
+        created = submit(spec, principal().name, s.store, s.enqueue, s.settings)
+    except DomainError as exc:
+        return error_page(exc)
+    return redirect(url_for("web.compare", ids=f"{experiment_id},{created.id}"))
 
 
 @blueprint.get("/compare")
@@ -143,8 +165,10 @@ def compare() -> str:
     ids = [i for i in request.args.get("ids", "").replace(" ", ",").split(",") if i][:8]
     found, errors = [], []
     for experiment_id in ids:
-        answer = api("GET", f"/api/v1/experiments/{experiment_id}")
-        (found.append(answer.body) if answer.ok else errors.append(f"{experiment_id}: {answer.message}"))
+        try:
+            found.append(_dump(found_experiment(experiment_id)))
+        except DomainError as exc:
+            errors.append(f"{experiment_id}: {exc.message}")
     differences = spec_differences([e["spec"] for e in found])
     rows = sorted(flatten(found[0]["spec"]) if found else {}, key=lambda path: (path not in differences, path))
     return render_template("compare.html", experiments=found, errors=errors, differences=differences, rows=rows,

@@ -10,8 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
+from gradatlas.service.api import services
+from gradatlas.service.api.auth import principal
+from gradatlas.service.contracts.errors import DomainError
 from gradatlas.service.contracts.spec import ExperimentSpec, apply_merge_patch
-from gradatlas.service.web import api, blueprint, signed_in
+from gradatlas.service.jobs.submit import submit as submit_experiment
+from gradatlas.service.web import blueprint, signed_in
 from gradatlas.service.web.specs import flatten, set_path
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -111,6 +115,19 @@ def _nested(path: str, value: Any) -> dict[str, Any]:
     return out
 
 
+def _place(error: DomainError, errors: dict[str, str]) -> list[str]:
+    """Each detail next to the field its `loc` names (into `errors`); the rest,
+    or the message when no detail says more, as general errors (returned)."""
+    general: list[str] = []
+    for detail in error.details:
+        path = ".".join(str(part) for part in detail.get("loc", []))
+        if path in FIELD_PATHS and path not in errors:
+            errors[path] = detail.get("msg", "")
+        else:
+            general.append(f"{path or 'spec'}: {detail.get('msg', '')}")
+    return general or ([] if errors else [error.message])
+
+
 @blueprint.route("/submit", methods=["GET", "POST"])
 @signed_in
 def submit() -> BaseResponse | str | tuple[str, int]:
@@ -121,24 +138,21 @@ def submit() -> BaseResponse | str | tuple[str, int]:
         values, extra = dict(request.form), request.form.get("extra", "{}")
         spec, errors = build(values, extra)
         if not errors:
-            answer = api("POST", "/api/v1/experiments", json=spec)
-            if answer.ok:
-                return redirect(url_for("web.experiment", experiment_id=answer.body["id"]))
-            for detail in (answer.body or {}).get("error", {}).get("details", []):
-                path = ".".join(str(part) for part in detail.get("loc", []))
-                if path in FIELD_PATHS and path not in errors:
-                    errors[path] = detail.get("msg", "")
-                else:
-                    general.append(f"{path or 'spec'}: {detail.get('msg', '')}")
-            general = general or ([] if errors else [answer.message])
+            s = services()
+            try:
+                created = submit_experiment(spec, principal().name, s.store, s.enqueue, s.settings)
+            except DomainError as exc:
+                general = _place(exc, errors)
+            else:
+                return redirect(url_for("web.experiment", experiment_id=created.id))
         return render_template("submit.html", fields=FIELDS, values=values, extra=extra, errors=errors, general=general,
                                examples=all_examples, chosen=request.form.get("example", "")), 422
     chosen = request.args.get("example") or ("deep-sigmoid" if "deep-sigmoid" in all_examples else next(iter(all_examples), ""))
     base: dict[str, Any] = all_examples.get(chosen, {"model": {"arch": "mlp", "depth": 20, "width": 256, "activation": "sigmoid"}})
     if request.args.get("from"):
-        answer = api("GET", f"/api/v1/experiments/{request.args['from']}")
-        if answer.ok:
-            base, chosen = answer.body["spec"], ""
+        original = services().store.get_experiment(request.args["from"])
+        if original is not None:
+            base, chosen = original.spec, ""
     values, extra = split(base)
     return render_template("submit.html", fields=FIELDS, values=values, extra=extra, errors=errors, general=general,
                            examples=all_examples, chosen=chosen)
