@@ -1,4 +1,4 @@
-"""The team-history blueprints (issue 4), registered from one place so the
+"""The team-history blueprints (edit, compare, sweeps, imports), registered from one place so the
 app factory changes by a single call."""
 
 from __future__ import annotations

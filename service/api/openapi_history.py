@@ -1,4 +1,4 @@
-"""The OpenAPI paths and schemas of the team-history routes (issue 4),
+"""The OpenAPI paths and schemas of the team-history routes (query, edit, compare, sweeps, imports),
 generated from the same pydantic models that validate and shape them."""
 
 from __future__ import annotations

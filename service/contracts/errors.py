@@ -1,5 +1,5 @@
 """The service's error type: raised anywhere (views, service functions),
-turned into API.md's one JSON error shape by `service.api.errors`."""
+turned into docs/api.md's one JSON error shape by `service.api.errors`."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Signing in stores the user's API token in Flask's signed session cookie
 (HttpOnly, SameSite=Lax), and every page reads data through `api()`: an
 in-process call of the same /api/v1 routes with that token. So the pages
 see exactly what the CLI and the client see — authorisation, validation,
-error bodies, routes added by other issues — and there is one source of
+error bodies, every route the API serves — and there is one source of
 truth for what the service answers. Forms carry a CSRF token.
 """
 
