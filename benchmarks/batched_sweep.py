@@ -90,7 +90,7 @@ def main() -> None:
               f"needed {seq_mm:.2f} s of {seq_total:.2f} (a quarter) → {bat_mm:.2f} s of {bat_total:.2f}", flush=True)
     table = "\n".join(f"| {bs} | {s:.2f} s | {b:.2f} s | **{r:.1f}×** | {sh:.0%} | {bsh:.0%} | {bound:.1f}× |"
                       for bs, s, b, r, sh, bsh, bound in rows)
-    write_section("batched-sweep", f"""## Batched sweep points (issue 4)
+    write_section("batched-sweep", f"""## Batched sweep points
 
 `{'.venv/bin/python -m benchmarks.batched_sweep'}` — {args.points} MLP points (depth 10, width 64, tanh,
 100 steps, probe every 10 steps, all metrics), differing in seed, weight variance and learning rate;

@@ -172,7 +172,7 @@ def main() -> None:
         admin.dispose()
     rows = "\n".join(f"| {label} | `{filter_text or '—'}` | `{order_by or 'created_at desc'}` | {p50:.1f} | {p95:.1f} |"
                      for label, filter_text, order_by, p50, p95, _ in results)
-    write_section("history-query", f"""## History queries on 100,000 experiments (issue 4)
+    write_section("history-query", f"""## History queries on 100,000 experiments
 
 `.venv/bin/python -m benchmarks.history_query` — PostgreSQL 15 on this machine (2 cores, shared), 100,000
 experiments with 2,000 stored profiles, `limit=50`; each query timed {args.repeats}× on page 1 and {args.repeats}× on

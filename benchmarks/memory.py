@@ -1,4 +1,4 @@
-"""Memory (issue 7, item 7): worker RSS over many consecutive experiments,
+"""Memory: worker RSS over many consecutive experiments,
 the peak memory of a large profile, and the bytes the database spends per
 profile value.
 

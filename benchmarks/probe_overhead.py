@@ -1,5 +1,5 @@
 """The probe's cost against the plain training step it watches, and against
-the two monitors a user would otherwise write (issue 7, item 1).
+the two monitors a user would otherwise write.
 
     .venv/bin/python -m benchmarks.probe_overhead [--steps 10 --repeats 5 --quick]
 

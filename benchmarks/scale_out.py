@@ -1,4 +1,4 @@
-"""Scale out (issue 7 item 6): experiments finished per minute with 1, 2 and
+"""Scale out: experiments finished per minute with 1, 2 and
 4 Celery worker processes consuming one PostgreSQL + Redis, each worker
 pinned with `taskset` to its share of the machine's cores, each with one
 torch thread (a lone worker also with a thread per core, for comparison).

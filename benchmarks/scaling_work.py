@@ -1,4 +1,4 @@
-"""How a recorded step's cost grows with the work (issue 7, item 5): depth
+"""How a recorded step's cost grows with the work: depth
 5 → 160, width 64 → 2048 and the number of steps, each against the plain
 training step at the same size.
 

@@ -1,4 +1,4 @@
-"""Service throughput (issue 7 item 3): requests per second that the API under
+"""Service throughput: requests per second that the API under
 gunicorn answers with p99 ≤ 50 ms and no errors, for polls
 (`GET /api/v1/experiments/{id}`) and submits (`POST /api/v1/experiments`),
 on PostgreSQL + Redis, loaded by `wrk` from a separate process.
@@ -161,7 +161,7 @@ def report(results: dict[tuple[int, int], dict[str, dict[int, Sample]]], args: a
             f"loaded by `wrk -t1` (closed loop, stepped by connections) from a separate process on the same 2 cores; "
             f"{args.seconds:g} s per step, median of {args.runs} interleaved runs. No Celery worker runs during the "
             "measurement: submits publish real messages to Redis and the queue is flushed afterwards. Polls read one of "
-            f"{args.seed} stored experiments in turn. Target (issue 7): ≥ 300 polls/s and ≥ 100 submits/s with p99 ≤ 50 ms, "
+            f"{args.seed} stored experiments in turn. Target: ≥ 300 polls/s and ≥ 100 submits/s with p99 ≤ 50 ms, "
             "no errors.\n\nHighest rate with p99 ≤ 50 ms and zero errors:\n\n" + "\n".join(headline) + "\n\n"
             "| gunicorn workers × threads | request | connections | req/s | p50 ms | p99 ms | errors |\n"
             "|---|---|---|---|---|---|---|\n" + "\n".join(rows)

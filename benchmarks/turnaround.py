@@ -134,7 +134,7 @@ def main() -> None:
     body = ("## Turnaround: submit → succeeded\n\n"
             "Experiments submitted one after another over HTTP to `gradatlas up` (API under gunicorn, one worker), "
             f"polled every 20 ms; {args.runs} per start of `gradatlas up`, PostgreSQL + Redis in {args.rounds} rounds "
-            "(order of the thread counts reversed each round). Targets (issue 7): trivial ≤ 1.0 s on "
+            "(order of the thread counts reversed each round). Targets: trivial ≤ 1.0 s on "
             "PostgreSQL + Redis, ≤ 2.0 s embedded. Torch threads: those of the worker's pool process, as the runs "
             "recorded them (`environment.torch_threads`); `default` is `max(1, (cores − 1) // 1)` "
             "(GRADATLAS_TORCH_THREADS unset), the others set GRADATLAS_TORCH_THREADS.\n\n"

@@ -4,7 +4,7 @@
     done = client.wait(client.submit(spec).id, on_progress=print)
     arrays = client.profile(done.id)          # NumPy, one (steps, layers) array per metric
 
-It speaks only the HTTP contract of API.md (no database, no Celery), so it
+It speaks only the HTTP contract of docs/api.md (no database, no Celery), so it
 works against any GradAtlas, and it raises `GradAtlasError` carrying the
 API's own error body rather than a bare HTTP status.
 """
@@ -195,7 +195,7 @@ class Client:
         return self.request("GET", f"/api/v1/experiments/{experiment_id}/plot.{fmt}",
                             params={"metric": metric, "kind": kind}).content
 
-    # --- history (routes of the history issue) --------------------------------
+    # --- history: compare, sweeps, imports ------------------------------------
 
     def compare(self, ids: Sequence[str]) -> dict[str, Any]:
         return self._json("GET", "/api/v1/compare", params={"ids": ",".join(ids)})  # type: ignore[no-any-return]

@@ -192,7 +192,7 @@ def _count_sweeper_actions(settings: Settings, report: SweepReport) -> None:
 
 @app.task(name=SWEEP_TASK)
 def sweep() -> dict[str, int]:
-    """Recover lost work (DESIGN.md, step 5): publish again what may have been
+    """Recover lost work (docs/design.md, job lifecycle step 5): publish again what may have been
     lost, requeue what a dead worker held, fail what keeps dying."""
     settings = get_settings()
     report = store().sweep(settings.requeue_after_s, settings.stale_after_s, settings.max_attempts)
@@ -206,7 +206,7 @@ def sweep() -> dict[str, int]:
     return {"republished": len(report.republish), "requeued": len(report.requeued), "failed": len(report.failed)}
 
 
-from gradatlas.service.contracts.queue import BATCH_TASK  # noqa: E402  (kept apart: the batch task is issue 4's)
+from gradatlas.service.contracts.queue import BATCH_TASK  # noqa: E402  (kept beside the batch task that uses it)
 
 
 @app.task(name=BATCH_TASK)

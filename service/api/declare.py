@@ -7,11 +7,11 @@ its document entry are written in one place. apispec would need the same
 models turned into dicts by hand and YAML in docstrings; flask-openapi3
 replaces Flask's blueprints and takes over validation and the view arguments.
 
-Validation stays the API's own (the 422 shape of API.md): every declaration
+Validation stays the API's own (the 422 shape of docs/api.md): every declaration
 passes skip_validation, so spectree only documents. Two things spectree cannot
 say are kept here beside the declaration and added by openapi.py: media types
 other than JSON (CSV, images) and a path parameter with a fixed set of values
-that API.md lists as paths of their own (plot.png, plot.svg).
+that docs/api.md lists as paths of their own (plot.png, plot.svg).
 """
 
 from __future__ import annotations

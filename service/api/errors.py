@@ -1,4 +1,4 @@
-"""The one error shape of API.md, from one place. Every failure, ours or the
+"""The one error shape of docs/api.md, from one place. Every failure, ours or the
 client's, leaves as JSON with a request id: never an HTML page or a traceback.
 
 Domain errors become a status through one table (`STATUS`); what Flask and

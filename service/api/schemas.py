@@ -1,6 +1,6 @@
 """For the OpenAPI document only: the query strings the routes read, and the
 few bodies they answer with that have no model elsewhere. The routes parse
-their arguments themselves (their 422s name the parameter, API.md), so these
+their arguments themselves (their 422s name the parameter, docs/api.md), so these
 models say what is accepted and returned, not how."""
 
 from __future__ import annotations

@@ -230,7 +230,7 @@ def register(main: click.Group) -> None:
     @click.argument("experiment_ids", nargs=-1, required=True)
     @remote
     def compare(client: Client, as_json: bool, experiment_ids: tuple[str, ...]) -> None:
-        """Several experiments side by side (the history issue's compare route)."""
+        """Several experiments side by side (GET /api/v1/compare)."""
         body = client.compare(list(experiment_ids))
         if as_json:
             _dump(body)

@@ -1,8 +1,8 @@
 """The service's domain errors: what went wrong, in the domain's words.
 
 Domain code (jobs, search, store, auth) raises these and knows nothing of
-HTTP; `service.api.errors` turns each type into its status and API.md's one
-JSON error shape, and the pages show the message. Each type carries the API
+HTTP; `service.api.errors` turns each type into its status and the one
+JSON error shape (docs/api.md), and the pages show the message. Each type carries the API
 error `code` and the `details` (`loc` + `msg`) the contract promises.
 """
 

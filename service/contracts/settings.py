@@ -1,6 +1,6 @@
 """Settings, read from `GRADATLAS_*` environment variables.
 
-The defaults are the embedded shape of DESIGN.md: a SQLite database and kombu's
+The defaults are the embedded shape of docs/design.md: a SQLite database and kombu's
 SQLAlchemy transport on a SQLite file under `GRADATLAS_HOME`, so the service
 starts with no server at all.
 """
@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     pepper: str = Field("", description="server-side secret mixed into token hashes; kept in $HOME/pepper when unset")
     secret_key: str = Field("", description="signs the web pages' session cookie; derived from the pepper when unset")
 
-    # Job lifecycle (DESIGN.md): hard time limit < visibility timeout;
+    # Job lifecycle (docs/design.md): hard time limit < visibility timeout;
     # stale-heartbeat threshold >> heartbeat interval.
     heartbeat_interval_s: float = 2.0
     stale_after_s: float = 30.0
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # OMP_NUM_THREADS is set, which torch then follows.
     torch_threads: int | None = Field(None, ge=1)
 
-    # Quotas (API.md: 422 naming the limit).
+    # Quotas (docs/api.md: 422 naming the limit).
     max_params: int = 50_000_000
     max_steps: int = 100_000
     max_work: float = 1e14  # parameters × batch × steps, a proxy for FLOPs

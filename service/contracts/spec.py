@@ -1,4 +1,4 @@
-"""The experiment spec of API.md as pydantic models.
+"""The experiment spec of docs/api.md as pydantic models.
 
 The same models validate requests, fill in defaults (the stored spec is always
 the normalised one) and generate the OpenAPI schema, so the contract cannot
@@ -58,7 +58,7 @@ FIXED_DATA_SHAPES: dict[str, tuple[int, int]] = {
 
 
 class _Strict(BaseModel):
-    """Unknown fields are rejected with their path (API.md)."""
+    """Unknown fields are rejected with their path (docs/api.md)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,4 +1,4 @@
-"""The summary of a recorded profile (API.md, "The experiment resource").
+"""The summary of a recorded profile (docs/api.md, "The experiment resource").
 
 numpy only: the service can recompute a summary (new thresholds, an imported
 profile) without PyTorch. Every value returned is JSON-safe: a ratio that is
@@ -79,7 +79,7 @@ def layer_gain(signal_row: np.ndarray, n_hidden: int) -> float | None:
 
     Fit ln s_l = a + b·l by least squares over hidden layers l = ⌊n_hidden/5⌋
     … n_hidden−1 (the first fifth is the transient while q^l settles to q*,
-    SCIENCE.md). Then s_l / s_{l+1} = e^(−b): below 1 when the signal decays
+    docs/science.md). Then s_l / s_{l+1} = e^(−b): below 1 when the signal decays
     toward the input, and equal to √χ₁ in mean-field theory, where
     ‖δ^l‖ ∝ χ₁^((L−l)/2). None with fewer than two layers in the window, or
     when one of them is zero or not finite (the logarithm is undefined).

@@ -1,4 +1,4 @@
-"""Mean-field signal propagation at initialisation (see /work/shared/SCIENCE.md).
+"""Mean-field signal propagation at initialisation (see docs/science.md).
 
 For a fully connected net with W ~ N(0, σ_w²/fan_in) and b ~ N(0, σ_b²), the
 pre-activation variance follows the length map

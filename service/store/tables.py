@@ -41,7 +41,7 @@ class ExperimentRow(Base):
     source: Mapped[str] = mapped_column(String(16), default="service")
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
 
-    # Lifecycle (DESIGN.md): the database, not the broker, carries the state.
+    # Lifecycle (docs/design.md): the database, not the broker, carries the state.
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -71,7 +71,7 @@ class ExperimentRow(Base):
     signal_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
     grad_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
     grad_ratio_final: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # Team history (issue 4): more hot spec and summary fields, and the sweep
+    # Team history: more hot spec and summary fields, and the sweep
     # a row belongs to (its point index orders a sweep's table).
     data_name: Mapped[str | None] = mapped_column(String(16), nullable=True)
     optimizer: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -98,7 +98,7 @@ def _ready(service: Service) -> bool:
 
 
 def route_exists(service: Service, method: str, path: str) -> bool:
-    """False while a route of another issue is not merged yet: the router's
+    """False while a route is not served by this build: the router's
     own 404 ("requested URL was not found") or 405, not a missing resource."""
     response = requests.request(method, service.url + path, headers=service.headers, timeout=10)
     if response.status_code == 405:

@@ -116,7 +116,7 @@ def test_cli_exit_codes_validation_cancel_and_failure(service: Service, tmp_path
 
 def test_cli_sweep_and_compare_once_the_history_routes_exist(service: Service, tmp_path: Path):
     if not route_exists(service, "GET", "/api/v1/sweeps/none"):
-        pytest.skip("GET /api/v1/sweeps/{id} is not in this branch yet (the history issue)")
+        pytest.skip("GET /api/v1/sweeps/{id} is not served by this build")
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("name: cli-sweep\nbase:\n  model: {arch: mlp, depth: 4, width: 16, activation: tanh,"
                      " init: {scheme: normal}}\n  data: {input_dim: 8, samples: 64, batch_size: 16}\n"

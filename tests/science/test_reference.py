@@ -1,5 +1,5 @@
 """Reference checks: the engine's measurements at initialisation against
-mean-field theory and the classic papers (issue 3's table; SCIENCE.md).
+mean-field theory and the classic papers (docs/science.md).
 
 All at `steps` 0, run in-process (no worker): depth 50, width 512, Gaussian
 inputs of dimension 512, one batch of 256, float64, seeds 0–2. The slope
@@ -92,7 +92,7 @@ def test_a_sigmoid_layer_divides_the_signal_by_four_unless_the_weights_are_large
 
 
 def test_relus_with_a_negative_bias_die_and_pass_exactly_nothing_below() -> None:
-    """SCIENCE.md: with bias β < 0 whole layers die within a dozen layers; every
+    """docs/science.md: with bias β < 0 whole layers die within a dozen layers; every
     gradient below the first dead layer is exactly 0."""
     result = run_experiment(spec("relu", 2.0, bias_mean=-1.0, depth=20))
     dead, grad, signal = (result.metrics[m][0] for m in ("dead_fraction", "grad_norm", "signal_norm"))

@@ -1,4 +1,4 @@
-"""The HTTP contract of API.md, in process, on a real database (SQLite, or
+"""The HTTP contract of docs/api.md, in process, on a real database (SQLite, or
 PostgreSQL when CI names it) with a recording enqueue."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from gradatlas.service.contracts.errors import DomainError
 from tests.profiles import finished_experiment
 from tests.support import ROOT
 
-# The contract (API.md): each domain error's status and error code.
+# The contract (docs/api.md): each domain error's status and error code.
 CONTRACT: dict[type[DomainError], tuple[int, str]] = {
     errors.InvalidInput: (422, "validation_error"), errors.QuotaExceeded: (422, "quota_exceeded"),
     errors.NotFound: (404, "not_found"), errors.Conflict: (409, "conflict"),

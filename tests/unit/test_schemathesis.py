@@ -36,7 +36,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
 @pytest.fixture(scope="module")
 def api_schema(served):  # type: ignore[no-untyped-def]
     app, _ = served
-    # API.md answers some schema-valid requests 422 on purpose: a spec over the
+    # docs/api.md answers some schema-valid requests 422 on purpose: a spec over the
     # quota or for an arch not supported yet, a page_token this service never
     # issued. Every other default check stays as schemathesis ships it.
     config = schemathesis.Config.from_str(

@@ -52,7 +52,7 @@ def test_reference_chi1(activation: str, weight_var: float, chi1: float) -> None
 
 @pytest.mark.parametrize("weight_var", [0.3, 1.0, 1.7, 2.0, 2.5, 6.0])
 def test_relu_without_bias_is_half_weight_var(weight_var: float) -> None:
-    # He et al. 2015: the kink at 0 must not bias the answer (SCIENCE.md, "Quadrature at a kink").
+    # He et al. 2015: the kink at 0 must not bias the answer (docs/science.md, "Quadrature at a kink").
     assert predict("relu", weight_var).chi1 == weight_var / 2
 
 

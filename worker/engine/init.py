@@ -1,4 +1,4 @@
-"""Weight initialisation schemes of API.md.
+"""Weight initialisation schemes of docs/api.md.
 
 Every layer, the read-out included, gets the same scheme, so a depth sweep
 changes only the number of layers. The `normal` scheme is the mean-field

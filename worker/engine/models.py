@@ -5,7 +5,7 @@ Every net lists its weight layers, input side first and read-out last, as
 `probe_layers()`, and its initialisation as `init_groups()`. In an `mlp` a
 hidden layer is Linear → norm → activation, the read-out a plain Linear.
 z_l, the Linear's output, is the pre-activation whose gradient ∂L/∂z_l is
-the back-propagated signal of SCIENCE.md; the activation module is kept as a
+the back-propagated signal of docs/science.md; the activation module is kept as a
 module of its own so the probe can hook the tensor φ is applied to.
 """
 
@@ -44,7 +44,7 @@ class ProbedNet(nn.Module):
         return [([p.linear for p in self.probe_layers()], init, 1)]
 
     def layer_table(self) -> list[dict]:
-        """API.md's `layers`: index, name, kind, weight shape ([out, in], or [out, in, k, k])."""
+        """docs/api.md's `layers`: index, name, kind, weight shape ([out, in], or [out, in, k, k])."""
         return [
             {"index": i, "name": p.name, "kind": p.kind, "shape": list(p.linear.weight.shape)}
             for i, p in enumerate(self.probe_layers())

@@ -1,7 +1,7 @@
 """GradientProbe: per-layer gradient statistics of a training step.
 
 A probe watches a list of linear layers and, on the steps it is asked to
-record, measures the metrics of API.md's profile table. It is written to be
+record, measures the metrics of docs/api.md's profile table. It is written to be
 attached to any training loop (the engine's own, later a user's):
 
     probe = GradientProbe(model)
@@ -13,7 +13,7 @@ attached to any training loop (the engine's own, later a user's):
     probe.after_step()              # update_ratio
     row, (loss_value,) = probe.read(loss)   # the one host copy
 
-Why it is shaped like this (DESIGN.md, "Performance principles"): hooks exist
+Why it is shaped like this (docs/design.md, "Performance principles"): hooks exist
 only during a recorded step's forward, so other steps run the bare model;
 the hooks only keep references (a layer's input, its output's gradient), and
 `after_backward` reduces them on the device: every weight, gradient and
@@ -36,7 +36,7 @@ float32 square may have under- or overflowed) is taken again in float64
 (probe_stats.norms64); activation spreads are taken after centring, so a
 near-constant layer's small std does not cancel away.
 
-Cost (DESIGN.md): per-layer tensors of the same shape are stacked into
+Cost (docs/design.md): per-layer tensors of the same shape are stacked into
 reused buffers and each metric is one op for the whole stack
 (probe_batched), so the number of ops per recorded step does not grow with
 depth; benchmarks/probe_overhead.py and scaling_work.py measure it.
@@ -109,7 +109,7 @@ class _Capture:
 
 
 class GradientProbe:
-    """Records the metrics of API.md's profile for a model's weight layers."""
+    """Records the metrics of docs/api.md's profile for a model's weight layers."""
 
     def __init__(
         self,

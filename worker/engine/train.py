@@ -37,7 +37,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.
 
 @dataclass
 class RunResult:
-    """A recorded profile (API.md, "The profile") with its summary.
+    """A recorded profile (docs/api.md, "The profile") with its summary.
 
     Row k of every metric, loss[k] and accuracy[k] describe recorded step
     steps[k]: its minibatch and the weights before that step's update

@@ -74,7 +74,7 @@ def test_layer_names_follow_the_blocks() -> None:
 
 @pytest.mark.parametrize("rho", [0.8, 1.0, 1.25])
 def test_linear_rnn_time_signal_is_rho_to_the_distance(rho: float) -> None:
-    """SCIENCE.md: with W_hh = ρQ (Q orthogonal) and the loss on h_T only,
+    """docs/science.md: with W_hh = ρQ (Q orthogonal) and the loss on h_T only,
     ‖∂L/∂h_t‖ = ρ^(T−t) ‖∂L/∂h_T‖ exactly."""
     spec = make_spec({
         "model": {"arch": "rnn", "depth": 1, "width": 16, "activation": "identity",
