@@ -64,6 +64,7 @@ def _core_paths() -> dict[str, Any]:
         },
         "/api/v1/experiments/{experiment_id}/plot.png": _plot_path("png", "image/png"),
         "/api/v1/experiments/{experiment_id}/plot.svg": _plot_path("svg", "image/svg+xml"),
+        "/api/v1/experiments/{experiment_id}/plot.pdf": _plot_path("pdf", "application/pdf"),
         "/api/v1/theory": {
             "get": {"summary": "Mean-field prediction: q_star, chi1, gain = √χ₁, depth_scale = −1/ln χ₁, critical_weight_var",
                     "operationId": "getTheory",

@@ -1,4 +1,4 @@
-"""GET /api/v1/experiments/{id}/plot.png|svg: one metric of a profile as a
+"""GET /api/v1/experiments/{id}/plot.png|svg|pdf: one metric of a profile as a
 figure for a paper or a slide, so nobody has to re-plot 2,000 numbers."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ blueprint.before_request(authenticate)
 @blueprint.get("/experiments/<experiment_id>/plot.<fmt>")
 def plot(experiment_id: str, fmt: str) -> Response:
     if fmt not in plots.FORMATS:
-        raise ApiError(404, f"no figure format {fmt!r}; use plot.png or plot.svg")
+        raise ApiError(404, f"no figure format {fmt!r}; use plot.png, plot.svg or plot.pdf")
     metric = request.args.get("metric", "grad_norm")
     kind = request.args.get("kind", "lines")
     if kind not in plots.KINDS:
