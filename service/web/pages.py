@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 from flask import Response, redirect, render_template, request, session, url_for
 from gradatlas.service.contracts.spec import apply_merge_patch
+from gradatlas.service.reports.differences import as_json, spec_differences
 from gradatlas.service.science.explain import explain, sci
 from gradatlas.service.web import api, blueprint, check_csrf, signed_in
-from gradatlas.service.web.specs import flatten, spec_differences
 from werkzeug.wrappers import Response as BaseResponse
 
 ACTIVE = ("queued", "running")
@@ -22,6 +22,12 @@ ACTIVE = ("queued", "running")
 @blueprint.app_template_filter("sci")
 def _sci(value: float | None) -> str:
     return sci(value)
+
+
+@blueprint.app_template_filter("spec_value")
+def _spec_value(value: Any) -> str:
+    """true, null, ["example"]: spec values as JSON, never Python's repr."""
+    return as_json(value)
 
 
 @blueprint.get("/")
@@ -146,9 +152,7 @@ def compare() -> str:
         answer = api("GET", f"/api/v1/experiments/{experiment_id}")
         (found.append(answer.body) if answer.ok else errors.append(f"{experiment_id}: {answer.message}"))
     differences = spec_differences([e["spec"] for e in found])
-    rows = sorted(flatten(found[0]["spec"]) if found else {}, key=lambda path: (path not in differences, path))
-    return render_template("compare.html", experiments=found, errors=errors, differences=differences, rows=rows,
-                           flat=[flatten(e["spec"]) for e in found], ids=",".join(ids))
+    return render_template("compare.html", experiments=found, errors=errors, differences=differences, ids=",".join(ids))
 
 
 @blueprint.get("/sweeps/<sweep_id>")

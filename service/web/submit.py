@@ -11,8 +11,9 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 from gradatlas.service.contracts.spec import ExperimentSpec, apply_merge_patch
+from gradatlas.service.reports.differences import flatten
 from gradatlas.service.web import api, blueprint, signed_in
-from gradatlas.service.web.specs import flatten, set_path
+from gradatlas.service.web.specs import set_path
 from werkzeug.wrappers import Response as BaseResponse
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
