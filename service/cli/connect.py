@@ -79,6 +79,8 @@ def describe(exc: GradAtlasError, token_source: str) -> str:
     `field: message`, and for a refused token where that token came from."""
     details = "; ".join(f"{_field(d.get('loc', []))}: {d.get('msg', '')}" for d in exc.details)
     line = f"{exc.message} ({exc.status} {exc.code})" + (f": {details}" if details else "")
+    if exc.status == 422 and details:
+        line += "; fix these fields and run the command again"
     if exc.status == 401:
         line += f"; the token from {token_source} was refused: check it, or make one with `gradatlas token create NAME`"
     return line

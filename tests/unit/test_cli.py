@@ -5,7 +5,10 @@ are in tests/e2e/test_client_cli.py."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -106,3 +109,16 @@ def test_long_cells_end_in_an_ellipsis():
     assert cut("short", 8) == "short" and cut("exactly8", 8) == "exactly8" and cut("ninechars", 8) == "ninecha…"
     header, = ls_lines([])
     assert header.split() == ["ID", "NAME", "STATUS", "VERDICT", "MODEL", "SIGNAL", "RATIO"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_as_the_readme_documents_it(shell: str):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"_GRADATLAS_COMPLETE={shell}_source gradatlas" in readme
+    script = subprocess.run([str(Path(sys.executable).parent / "gradatlas")], env={**os.environ, "_GRADATLAS_COMPLETE": f"{shell}_source"},
+                            capture_output=True, text=True, timeout=60)
+    assert script.returncode == 0 and "_GRADATLAS_COMPLETE" in script.stdout and "gradatlas" in script.stdout
+    words = subprocess.run([str(Path(sys.executable).parent / "gradatlas")], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "_GRADATLAS_COMPLETE": "bash_complete", "COMP_WORDS": "gradatlas ls --pa",
+                                "COMP_CWORD": "2"})
+    assert words.stdout.split() == ["plain,--page-token"]
