@@ -97,11 +97,18 @@ def _nan_for_none(values: Any) -> Any:
     return np.nan if values is None else values
 
 
+def token_file(home: str | os.PathLike[str] | None = None) -> Path:
+    """Where `gradatlas up` writes the first token: $GRADATLAS_HOME/token,
+    `.gradatlas/token` below the current folder by default (absolute, so an
+    error can say exactly which file was looked at)."""
+    return (Path(home or os.environ.get("GRADATLAS_HOME", ".gradatlas")).expanduser() / "token").absolute()
+
+
 def default_token(home: str | os.PathLike[str] | None = None) -> str | None:
-    """GRADATLAS_TOKEN, else the token `gradatlas up` wrote to $GRADATLAS_HOME/token."""
+    """GRADATLAS_TOKEN, else the token `gradatlas up` wrote to `token_file()`."""
     if os.environ.get("GRADATLAS_TOKEN"):
         return os.environ["GRADATLAS_TOKEN"].strip()
-    path = Path(home or os.environ.get("GRADATLAS_HOME", ".gradatlas")) / "token"
+    path = token_file(home)
     return path.read_text().strip() if path.is_file() else None
 
 
@@ -157,25 +164,29 @@ class Client:
                 raise TimeoutError(f"experiment {experiment_id} still {experiment.status} after {timeout:g} s")
             time.sleep(interval)
 
+    def page(self, filter: str | None = None, order_by: str | None = None, limit: int = 50,
+             page_token: str | None = None) -> tuple[list[Experiment], str | None]:
+        """One page of experiments and the token of the next (None on the last)."""
+        params: dict[str, Any] = {"limit": limit}
+        for name, value in (("filter", filter), ("order_by", order_by), ("page_token", page_token)):
+            if value:
+                params[name] = value
+        page = self._json("GET", "/api/v1/experiments", params=params)
+        return [Experiment.model_validate(item) for item in page["items"]], page.get("next_page_token") or None
+
     def list(self, filter: str | None = None, order_by: str | None = None, limit: int = 50,
              max_items: int | None = None) -> Iterator[Experiment]:
         """Every matching experiment, fetching the next page only when needed."""
-        params: dict[str, Any] = {"limit": limit}
-        if filter:
-            params["filter"] = filter
-        if order_by:
-            params["order_by"] = order_by
-        seen = 0
+        seen, token = 0, None
         while True:
-            page = self._json("GET", "/api/v1/experiments", params=params)
-            for item in page["items"]:
+            items, token = self.page(filter, order_by, limit, token)
+            for item in items:
                 if max_items is not None and seen >= max_items:
                     return
                 seen += 1
-                yield Experiment.model_validate(item)
-            if not page.get("next_page_token"):
+                yield item
+            if not token:
                 return
-            params["page_token"] = page["next_page_token"]
 
     def profile(self, experiment_id: str) -> ProfileArrays:
         return ProfileArrays.from_profile(self.profile_model(experiment_id))

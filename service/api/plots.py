@@ -1,4 +1,4 @@
-"""GET /api/v1/experiments/{id}/plot.png|svg: one metric of a profile as a
+"""GET /api/v1/experiments/{id}/plot.png|svg|pdf: one metric of a profile as a
 figure for a paper or a slide, so nobody has to re-plot 2,000 numbers."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ blueprint = Blueprint("plots", __name__, url_prefix="/api/v1")
          errors=(401, 404, 422, 503), query=PlotQuery, variants=("fmt", plots.FORMATS))
 def plot(experiment_id: str, fmt: str) -> Response:
     if fmt not in plots.FORMATS:
-        raise NotFound(f"no figure format {fmt!r}; use plot.png or plot.svg")
+        raise NotFound(f"no figure format {fmt!r}; use plot.png, plot.svg or plot.pdf")
     metric = request.args.get("metric", "grad_norm")
     kind = request.args.get("kind", "lines")
     if kind not in plots.KINDS:

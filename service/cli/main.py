@@ -33,8 +33,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address the API listens on")
+@click.option("--port", default=8000, show_default=True, type=int, help="port the API listens on")
 @click.option("--api-workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--api-threads", default=4, show_default=True, type=int, help="threads per gunicorn worker")
 def up(host: str, port: int, api_workers: int, api_threads: int) -> None:
@@ -81,6 +81,7 @@ def token_create(name: str, admin: bool) -> None:
 @token.command("list")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable JSON output")
 def token_list(as_json: bool) -> None:
+    """Every token: id, name, role, active or revoked (never the secret)."""
     infos = _tokens().list()
     if as_json:
         import json
@@ -95,6 +96,7 @@ def token_list(as_json: bool) -> None:
 @token.command("revoke")
 @click.argument("token_id")
 def token_revoke(token_id: str) -> None:
+    """Revoke the token TOKEN_ID (from `token list`); requests with it get 401."""
     if not _tokens().revoke(token_id):
         raise click.ClickException(f"no active token {token_id}")
     click.echo(f"revoked {token_id}")

@@ -1,77 +1,23 @@
 """The `gradatlas` commands that talk to a running service over HTTP (through
 `service.client`), as opposed to `up`/`migrate`/`token`, which work on the
 local database. Every command takes `--url`, `--token` (GRADATLAS_URL,
-GRADATLAS_TOKEN, else $GRADATLAS_HOME/token) and `--json` for scripts."""
+GRADATLAS_TOKEN, else $GRADATLAS_HOME/token) and `--json` for scripts;
+`service.cli.connect` turns every failure into one line and exit status 1."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
-import requests
-from gradatlas.service.client import Client, GradAtlasError, Sweep
+from gradatlas.service.cli.connect import EXIT_FAILED, load_spec, remote
+from gradatlas.service.cli.output import compare_lines, dump, ls_lines, progress_line, show_experiment, sweep_lines
+from gradatlas.service.client import Client, Sweep
 from gradatlas.service.contracts.resources import Experiment
-from gradatlas.service.science.explain import explain, sci
 
-EXIT_FAILED = 1
-
-
-def remote(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds the connection options and turns API errors into one clear line
-    (or the API's JSON error body under --json) and a non-zero exit."""
-
-    @click.option("--url", envvar="GRADATLAS_URL", default="http://127.0.0.1:8000", show_default=True, help="the service")
-    @click.option("--token", envvar="GRADATLAS_TOKEN", default=None, help="bearer token (default: $GRADATLAS_HOME/token)")
-    @click.option("--json", "as_json", is_flag=True, help="machine-readable JSON output")
-    @functools.wraps(command)
-    def wrapper(url: str, token: str | None, as_json: bool, **kwargs: Any) -> Any:
-        client = Client(url, token)
-        try:
-            return command(client, as_json, **kwargs)
-        except GradAtlasError as exc:
-            if as_json:
-                click.echo(json.dumps(exc.body or {"error": {"code": exc.code, "message": exc.message}}), err=True)
-                sys.exit(EXIT_FAILED)
-            raise click.ClickException(str(exc)) from exc
-        except TimeoutError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except requests.ConnectionError as exc:
-            raise click.ClickException(f"cannot reach {url}: is `gradatlas up` running?") from exc
-
-    return wrapper
-
-
-def load_spec(path: str) -> Any:
-    """JSON, or YAML by extension (a YAML superset reads JSON too)."""
-    text = Path(path).read_text()
-    if path.endswith((".yaml", ".yml")):
-        import yaml
-
-        return yaml.safe_load(text)
-    return json.loads(text)
-
-
-def _dump(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
-
-
-def progress_line(experiment: Experiment, width: int = 30) -> str:
-    """`[######------] step 120/200  loss 2.30  grad ratio 3×10⁻⁹  running`;
-    loss and ratio appear as soon as the service reports them."""
-    total = max(experiment.progress.total, 1)
-    done = min(experiment.progress.step, total)
-    bar = "#" * round(width * done / total) + "-" * (width - round(width * done / total))
-    summary = experiment.summary or {}
-    loss = summary.get("final_loss")
-    ratio = summary.get("grad_ratio_final", summary.get("grad_ratio_init"))
-    return (f"[{bar}] step {experiment.progress.step}/{experiment.progress.total}"
-            f"  loss {'…' if loss is None else f'{loss:.4g}'}  grad ratio {'…' if ratio is None else sci(ratio)}"
-            f"  {experiment.status}")
+FIGURE_FORMATS = ("png", "svg", "pdf")
+PAGE_MAX = 200  # the API's largest page
 
 
 def _watch(client: Client, experiment_id: str, quiet: bool, timeout: float | None) -> Experiment:
@@ -93,30 +39,34 @@ def _watch(client: Client, experiment_id: str, quiet: bool, timeout: float | Non
 
 def _finish(experiment: Experiment, as_json: bool) -> None:
     if as_json:
-        _dump(experiment.model_dump(mode="json"))
+        dump(experiment.model_dump(mode="json"))
     else:
-        _show(experiment)
+        show_experiment(experiment)
     if experiment.status != "succeeded":
         sys.exit(EXIT_FAILED)
 
 
-def _show(e: Experiment) -> None:
-    click.echo(f"{e.id}  {e.name or '(unnamed)'}  {e.status}" + (f" ({e.reason})" if e.reason else ""))
-    m = e.spec.get("model", {})
-    init = m.get("init", {})
-    click.echo(f"  {m.get('arch')} depth {m.get('depth')} width {m.get('width')} {m.get('activation')}, "
-               f"init {init.get('scheme')} (weight_var {init.get('weight_var')}), "
-               f"{e.spec.get('training', {}).get('steps')} steps; owner {e.owner}; created {e.created_at:%Y-%m-%d %H:%M:%S}")
-    if e.error:
-        click.echo(f"  error: {e.error}")
-    if e.summary:
-        s = e.summary
-        click.echo(f"  verdict: {s.get('verdict')}   signal ratio {sci(s.get('signal_ratio_init'))}   "
-                   f"grad ratio {sci(s.get('grad_ratio_init'))} → {sci(s.get('grad_ratio_final'))}   "
-                   f"final loss {s.get('final_loss')}")
-    click.echo("  " + explain(e.summary, e.spec, e.status))
-    for remedy in (e.summary or {}).get("remedies", []):
-        click.echo(f"  remedy: {remedy.get('title')}  patch {json.dumps(remedy.get('patch'))}")
+def figure_format(output: str) -> str:
+    """png, svg or pdf from the file name; anything else is refused before
+    asking the service, so x.pdf never holds PNG bytes."""
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if suffix not in FIGURE_FORMATS:
+        raise click.ClickException(f"cannot tell the figure format of {output}: name a .png, .svg or .pdf file with -o")
+    return suffix
+
+
+def list_page(client: Client, filter_: str | None, order_by: str | None, limit: int | None,
+              page_token: str | None) -> tuple[list[Experiment], str | None]:
+    """Up to `limit` experiments (None: all) from `page_token` on, following
+    the pages, and the token where the next `ls` would go on."""
+    items: list[Experiment] = []
+    token = page_token
+    while True:
+        want = PAGE_MAX if limit is None else min(limit - len(items), PAGE_MAX)
+        page, token = client.page(filter_, order_by, want, token)
+        items += page
+        if not token or (limit is not None and len(items) >= limit):
+            return items, token
 
 
 def register(main: click.Group) -> None:
@@ -125,13 +75,13 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False))
     @click.option("--wait", is_flag=True, help="follow it with a progress bar; exit 1 unless it succeeds")
-    @click.option("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    @click.option("--timeout", type=float, default=None, help="give up waiting after this many seconds (exit 1)")
     @remote
     def submit(client: Client, as_json: bool, spec_file: str, wait: bool, timeout: float | None) -> None:
         """Submit the experiment in SPEC_FILE (JSON or YAML)."""
         experiment = client.submit(load_spec(spec_file))
         if not wait:
-            _dump(experiment.model_dump(mode="json")) if as_json else click.echo(f"{experiment.id}  {experiment.status}")
+            dump(experiment.model_dump(mode="json")) if as_json else click.echo(f"{experiment.id}  {experiment.status}")
             return
         if not as_json:
             click.echo(f"submitted {experiment.id}", err=True)
@@ -140,21 +90,20 @@ def register(main: click.Group) -> None:
     @main.command("ls")
     @click.option("--filter", "filter_", default=None, help="the history query language, e.g. \"model.depth > 20\"")
     @click.option("--order-by", default=None, help="e.g. \"created_at desc\"")
-    @click.option("--limit", default=50, show_default=True, help="at most this many rows")
+    @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="at most this many rows")
+    @click.option("--page-token", default=None, help="go on where an earlier `ls` stopped (it prints the token)")
+    @click.option("--all", "all_", is_flag=True, help="every matching experiment, following every page (ignores --limit)")
     @remote
-    def ls(client: Client, as_json: bool, filter_: str | None, order_by: str | None, limit: int) -> None:
+    def ls(client: Client, as_json: bool, filter_: str | None, order_by: str | None, limit: int,
+           page_token: str | None, all_: bool) -> None:
         """List experiments, newest first."""
-        items = list(client.list(filter=filter_, order_by=order_by, limit=min(limit, 200), max_items=limit))
+        items, next_token = list_page(client, filter_, order_by, None if all_ else limit, page_token)
         if as_json:
-            _dump([item.model_dump(mode="json") for item in items])
-            return
-        click.echo(f"{'ID':<24}  {'NAME':<22} {'STATUS':<9} {'VERDICT':<9} {'MODEL':<28} {'SIGNAL RATIO':>12}")
-        for e in items:
-            m = e.spec.get("model", {})
-            model = f"{m.get('arch')} {m.get('depth')}×{m.get('width')} {m.get('activation')}"
-            summary = e.summary or {}
-            click.echo(f"{e.id:<24}  {e.name[:22]:<22} {e.status:<9} {summary.get('verdict') or '':<9} {model[:28]:<28} "
-                       f"{sci(summary.get('signal_ratio_init')) if summary else '':>12}")
+            dump([item.model_dump(mode="json") for item in items])
+        else:
+            click.echo("\n".join(ls_lines(items)))
+        if next_token:
+            click.echo(f"more: repeat with --page-token {next_token} (or --all for every page)", err=True)
 
     @main.command()
     @click.argument("experiment_id")
@@ -162,11 +111,12 @@ def register(main: click.Group) -> None:
     def show(client: Client, as_json: bool, experiment_id: str) -> None:
         """One experiment: status, verdict explained, remedies."""
         experiment = client.get(experiment_id)
-        _dump(experiment.model_dump(mode="json")) if as_json else _show(experiment)
+        dump(experiment.model_dump(mode="json")) if as_json else show_experiment(experiment)
 
     @main.command()
     @click.argument("experiment_id")
-    @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+    @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+                  help="CSV rows step,layer,metric,value, or the profile as JSON")
     @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="write here instead of stdout")
     @remote
     def profile(client: Client, as_json: bool, experiment_id: str, fmt: str, output: str | None) -> None:
@@ -180,17 +130,19 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @click.argument("experiment_id")
-    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="FILE.png or FILE.svg")
-    @click.option("--metric", default="grad_norm", show_default=True)
-    @click.option("--kind", type=click.Choice(["lines", "heatmap"]), default="lines", show_default=True)
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                  help="FILE.png, FILE.svg or FILE.pdf (default EXPERIMENT_ID-METRIC.png)")
+    @click.option("--metric", default="grad_norm", show_default=True, help="which recorded metric to draw")
+    @click.option("--kind", type=click.Choice(["lines", "heatmap"]), default="lines", show_default=True,
+                  help="one line per recorded step, or a step × layer heatmap")
     @remote
     def plot(client: Client, as_json: bool, experiment_id: str, output: str | None, metric: str, kind: str) -> None:
-        """Save a figure of one metric (format from the file's extension)."""
+        """Save a figure of one metric (PNG, SVG or PDF, from the file's extension)."""
         output = output or f"{experiment_id}-{metric}.png"
-        fmt = "svg" if output.endswith(".svg") else "png"
+        fmt = figure_format(output)
         data = client.plot(experiment_id, fmt=fmt, metric=metric, kind=kind)
         Path(output).write_bytes(data)
-        _dump({"path": output, "bytes": len(data), "format": fmt}) if as_json else click.echo(f"wrote {output}")
+        dump({"path": output, "bytes": len(data), "format": fmt}) if as_json else click.echo(f"wrote {output}")
 
     @main.command()
     @click.argument("experiment_id")
@@ -199,7 +151,7 @@ def register(main: click.Group) -> None:
         """Cancel a queued or running experiment."""
         experiment = client.cancel(experiment_id)
         if as_json:
-            _dump(experiment.model_dump(mode="json"))
+            dump(experiment.model_dump(mode="json"))
         elif experiment.status == "running":
             click.echo(f"{experiment.id}  running: cancel requested; the worker stops at its next heartbeat")
         else:
@@ -207,8 +159,8 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False))
-    @click.option("--wait", is_flag=True, help="wait until every point has ended")
-    @click.option("--timeout", type=float, default=None)
+    @click.option("--wait", is_flag=True, help="wait until every point has ended, then print the sweep's table")
+    @click.option("--timeout", type=float, default=None, help="give up waiting after this many seconds (exit 1)")
     @remote
     def sweep(client: Client, as_json: bool, spec_file: str, wait: bool, timeout: float | None) -> None:
         """Submit a sweep (`name`, `base`, `grid`, `seeds`) from SPEC_FILE."""
@@ -220,7 +172,9 @@ def register(main: click.Group) -> None:
 
             created = client.wait_sweep(created.id, timeout=timeout, on_progress=show)
         if as_json:
-            _dump(created.raw)
+            dump(created.raw)
+        elif wait:
+            click.echo("\n".join(sweep_lines(created.raw, f"{client.url}/sweeps/{created.id}")))
         else:
             click.echo(f"sweep {created.id}  " + "  ".join(f"{k} {v}" for k, v in sorted(created.counts.items())))
         if wait and any(created.counts.get(state, 0) for state in ("failed", "cancelled")):
@@ -230,14 +184,12 @@ def register(main: click.Group) -> None:
     @click.argument("experiment_ids", nargs=-1, required=True)
     @remote
     def compare(client: Client, as_json: bool, experiment_ids: tuple[str, ...]) -> None:
-        """Several experiments side by side (GET /api/v1/compare)."""
+        """Compare 2 to 10 experiments: verdicts and the spec fields that differ.
+
+        Only fields that the experiments' archs read are listed; name, notes
+        and tags are never differences."""
         body = client.compare(list(experiment_ids))
         if as_json:
-            _dump(body)
-            return
-        for e in (client.get(i) for i in experiment_ids):
-            click.echo(f"{e.id}  {e.name:<22} {(e.summary or {}).get('verdict', e.status):<9} "
-                       f"signal ratio {sci((e.summary or {}).get('signal_ratio_init'))}")
-        differences = body.get("spec_differences") or body.get("differences") or {}
-        for path, values in (differences.items() if isinstance(differences, dict) else []):
-            click.echo(f"  {path}: {values}")
+            dump(body)
+        else:
+            click.echo("\n".join(compare_lines(body)))

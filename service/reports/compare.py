@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from gradatlas.service.contracts import profile_codec
 from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.reports.differences import spec_differences
 from gradatlas.service.store.gateway import Store
 from pydantic import BaseModel, Field
 
@@ -49,24 +50,10 @@ class Comparison(BaseModel):
     layers: list[ComparedLayer]
     loss: list[list[float | None]]
     metrics: dict[str, list[list[list[float | None]]]]
-    spec_differences: dict[str, list[Any]] = Field(description="dotted spec path -> value in each run, only where they differ")
+    spec_differences: dict[str, list[Any]] = Field(description=(
+        "dotted spec path -> value in each run, only fields whose values differ among the runs that read "
+        "them (name, notes and tags never); null where a run does not read the field"))
     summary: dict[str, list[Any]]
-
-
-def flatten(document: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(document, dict):
-        return {prefix: document}
-    out: dict[str, Any] = {}
-    for key, value in document.items():
-        path = f"{prefix}.{key}" if prefix else key
-        out.update(flatten(value, path) if isinstance(value, dict) and value else {path: value})
-    return out
-
-
-def spec_differences(specs: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    flat = [flatten(spec) for spec in specs]
-    paths = sorted(set().union(*flat))
-    return {path: [f.get(path) for f in flat] for path in paths if len({repr(f.get(path)) for f in flat}) > 1}
 
 
 def _aligned(values: np.ndarray, steps: list[int], all_steps: list[int], n_layers: int) -> list[list[float | None]]:

@@ -40,7 +40,7 @@ METRICS: dict[str, MetricInfo] = {
     "saturated_fraction": MetricInfo("saturated (example, unit) pairs (fraction)", False, False),
 }
 KINDS = ("lines", "heatmap")
-FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
+FORMATS = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
 SIZE_IN = (8.0, 5.0)
 DPI = 150  # a PNG is 1200 × 750 pixels
 
@@ -72,7 +72,7 @@ def theory_line(profile: Profile, metric: str) -> list[float] | None:
 
 
 def render(profile: Profile, title: str, metric: str, kind: str, fmt: str) -> bytes:
-    """One figure as PNG or SVG bytes. Raises KeyError for an unknown metric."""
+    """One figure as PNG, SVG or PDF bytes. Raises KeyError for an unknown metric."""
     from matplotlib.figure import Figure
 
     if metric not in profile.metrics:
@@ -91,8 +91,12 @@ def render(profile: Profile, title: str, metric: str, kind: str, fmt: str) -> by
 
 
 def _metadata(fmt: str, title: str) -> dict[str, Any]:
-    # A fixed date keeps SVG output identical for identical input.
-    return {"Title": title, "Date": None} if fmt == "svg" else {"Title": title}
+    # No date keeps SVG and PDF output identical for identical input.
+    if fmt == "svg":
+        return {"Title": title, "Date": None}
+    if fmt == "pdf":
+        return {"Title": title, "CreationDate": None}
+    return {"Title": title}
 
 
 def _lines(figure: Any, axes: Any, profile: Profile, metric: str, values: np.ndarray) -> None:

@@ -18,10 +18,10 @@ from gradatlas.service.contracts.errors import DomainError
 from gradatlas.service.contracts.spec import apply_merge_patch
 from gradatlas.service.jobs.cancel import cancel as cancel_experiment
 from gradatlas.service.jobs.submit import submit
+from gradatlas.service.reports.differences import as_json, spec_differences
 from gradatlas.service.science.explain import explain, sci
 from gradatlas.service.search.history import query_experiments
 from gradatlas.service.web import blueprint, check_csrf, error_page, signed_in
-from gradatlas.service.web.specs import flatten, spec_differences
 from werkzeug.wrappers import Response as BaseResponse
 
 ACTIVE = ("queued", "running")
@@ -30,6 +30,12 @@ ACTIVE = ("queued", "running")
 @blueprint.app_template_filter("sci")
 def _sci(value: float | None) -> str:
     return sci(value)
+
+
+@blueprint.app_template_filter("spec_value")
+def _spec_value(value: Any) -> str:
+    """true, null, ["example"]: spec values as JSON, never Python's repr."""
+    return as_json(value)
 
 
 @blueprint.get("/")
@@ -170,9 +176,7 @@ def compare() -> str:
         except DomainError as exc:
             errors.append(f"{experiment_id}: {exc.message}")
     differences = spec_differences([e["spec"] for e in found])
-    rows = sorted(flatten(found[0]["spec"]) if found else {}, key=lambda path: (path not in differences, path))
-    return render_template("compare.html", experiments=found, errors=errors, differences=differences, rows=rows,
-                           flat=[flatten(e["spec"]) for e in found], ids=",".join(ids))
+    return render_template("compare.html", experiments=found, errors=errors, differences=differences, ids=",".join(ids))
 
 
 @blueprint.get("/sweeps/<sweep_id>")

@@ -15,8 +15,9 @@ from gradatlas.service.api.auth import principal
 from gradatlas.service.contracts.errors import DomainError
 from gradatlas.service.contracts.spec import ExperimentSpec, apply_merge_patch
 from gradatlas.service.jobs.submit import submit as submit_experiment
+from gradatlas.service.reports.differences import flatten
 from gradatlas.service.web import blueprint, signed_in
-from gradatlas.service.web.specs import flatten, set_path
+from gradatlas.service.web.specs import set_path
 from werkzeug.wrappers import Response as BaseResponse
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"

@@ -10,9 +10,9 @@ from gradatlas.service.api import create_app
 from gradatlas.service.contracts.spec import ExperimentSpec
 
 
-def _run(store, depth: int, steps: list[int], metrics=("grad_norm", "signal_norm"), lr=0.01):  # type: ignore[no-untyped-def]
-    spec = ExperimentSpec.model_validate({"model": {"arch": "mlp", "depth": depth, "width": 4, "activation": "tanh"},
-                                          "training": {"steps": steps[-1] + 1, "lr": lr}})
+def _run(store, depth: int, steps: list[int], metrics=("grad_norm", "signal_norm"), lr=0.01, **extra):  # type: ignore[no-untyped-def]
+    model = {"arch": "mlp", "depth": depth, "width": 4, "activation": "tanh", **extra.pop("model", {})}
+    spec = ExperimentSpec.model_validate({"model": model, "training": {"steps": steps[-1] + 1, "lr": lr}, **extra})
     experiment = store.create_experiment(spec, "alice", "cpu")
     n = depth + 1
     values = np.arange(len(steps) * n, dtype=float).reshape(len(steps), n) + depth
@@ -61,3 +61,13 @@ def test_compare_refuses_what_cannot_be_aligned(store, client_headers):
         assert response.status_code == status and words in response.get_json()["error"]["message"], response.get_json()
     response = client.get(f"/api/v1/compare?ids={done},{other}&metrics=grad_norm", headers=headers)
     assert response.status_code == 422 and "did not record 'grad_norm'" in response.get_json()["error"]["message"]
+
+
+def test_compare_lists_only_fields_the_runs_read_never_labels(store, client_headers):
+    client, headers = client_headers
+    first = _run(store, 2, [0, 1], name="first", notes="a", tags=["x"], model={"cell": "lstm", "init": {"scheme": "xavier_normal"}})
+    second = _run(store, 3, [0, 1], name="second", notes="b", tags=["y"],
+                  model={"cell": "gru", "init": {"scheme": "xavier_normal", "weight_var": 4.0}})
+    body = client.get(f"/api/v1/compare?ids={first},{second}", headers=headers).get_json()
+    assert body["spec_differences"] == {"model.depth": [2, 3]}  # an MLP reads no cell; xavier reads no weight_var
+    assert [run["name"] for run in body["runs"]] == ["first", "second"]

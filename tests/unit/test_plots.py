@@ -58,6 +58,15 @@ def test_theory_line_multiplies_by_the_gain_from_the_last_hidden_layer(store):
     assert plots.theory_line(profile, "dead_fraction") is None
 
 
+def test_pdf_is_a_real_deterministic_pdf_page_of_the_documented_size(client, store):
+    experiment = finished_experiment(store)
+    response = client.get(f"/api/v1/experiments/{experiment.id}/plot.pdf?metric=signal_norm")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF-") and response.data.rstrip().endswith(b"%%EOF")
+    assert b"/MediaBox [ 0 0 576 360 ]" in response.data  # 8 x 5 inches in points
+    assert client.get(f"/api/v1/experiments/{experiment.id}/plot.pdf?metric=signal_norm").data == response.data
+
+
 def test_errors_are_json(client, store):
     experiment = finished_experiment(store)
     assert client.get(f"/api/v1/experiments/{experiment.id}/plot.png?metric=nope").status_code == 422
@@ -72,3 +81,4 @@ def test_the_openapi_document_describes_both_figures(client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
     assert "image/png" in paths["/api/v1/experiments/{experiment_id}/plot.png"]["get"]["responses"]["200"]["content"]
     assert "image/svg+xml" in paths["/api/v1/experiments/{experiment_id}/plot.svg"]["get"]["responses"]["200"]["content"]
+    assert "application/pdf" in paths["/api/v1/experiments/{experiment_id}/plot.pdf"]["get"]["responses"]["200"]["content"]

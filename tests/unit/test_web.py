@@ -107,3 +107,19 @@ def test_every_example_is_a_valid_spec_with_a_readme_line(path):
     spec = ExperimentSpec.model_validate(json.loads(path.read_text()))
     assert spec.name == path.stem and spec.notes
     assert f"`{path.name}`" in (EXAMPLES / "README.md").read_text()
+
+
+def test_compare_page_lists_only_read_differences_as_json(browser, store):
+    def create(name: str, **model: object) -> str:
+        body = {"name": name, "tags": [name], "notes": name, "probe": {"metrics": ["grad_norm"] if model.pop("few", False) else None},
+                "model": {"arch": "mlp", "depth": 4, "width": 8, "activation": "tanh", **model}}
+        return store.create_experiment(ExperimentSpec.model_validate(body), owner="alice", queue="cpu").id
+
+    first = create("first", bias=True, cell="lstm", init={"scheme": "kaiming_normal", "weight_var": 1.0})
+    second = create("second", bias=False, cell="gru", few=True, init={"scheme": "kaiming_normal", "weight_var": 9.0})
+    html = browser.get(f"/compare?ids={first},{second}").text
+    rows = dict(re.findall(r'<tr class="differs"><th>([^<]+)</th>(.*?)</tr>', html))
+    assert sorted(rows) == ["model.bias", "probe.metrics"]  # no name/notes/tags, no cell (mlp), no weight_var (kaiming)
+    assert re.findall(r"<td>([^<]*)</td>", rows["model.bias"]) == ["true", "false"]
+    assert re.findall(r"<td>([^<]*)</td>", rows["probe.metrics"]) == ["null", "[&#34;grad_norm&#34;]"]
+    assert "True" not in html and "None" not in html
