@@ -2,7 +2,8 @@
 
 A probe watches a list of linear layers and, on the steps it is asked to
 record, measures the metrics of API.md's profile table. It is written to be
-attached to any training loop (the engine's own, later a user's):
+attached to any training loop, the engine's own or a user's (record() and
+to_import(), worker/engine/export.py):
 
     probe = GradientProbe(model)
     with probe.watching():          # recorded steps only: hooks live here
@@ -46,11 +47,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from gradatlas.service.contracts.spec import ALL_METRICS
+from gradatlas.worker.engine.export import ImportLog, record, to_import
+from gradatlas.worker.engine.layers import ProbedLayer, discover_layers
 from gradatlas.worker.engine.probe_batched import ActItem, Workspace, fill_rows
 from gradatlas.worker.engine.probe_batched import activation_stats as batched_activation_stats
 from gradatlas.worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
@@ -62,40 +65,6 @@ __all__ = ["F64", "SATURATION", "GradientProbe", "ProbedLayer", "discover_layers
 TIME_METRIC = "time_signal_norm"
 _ACT_METRICS = ("act_mean", "act_std", "dead_fraction", "saturated_fraction")
 _SIGNAL_METRICS = frozenset({"signal_norm", "per_sample_grad_norm"})
-
-
-@dataclass(frozen=True)
-class ProbedLayer:
-    """One weight layer as the probe sees it.
-
-    `linear` is the module holding the weight: an nn.Linear or an nn.Conv2d.
-    `activation` is the module whose forward input is u (what φ is applied
-    to) and output φ(u); None for a layer whose output is not passed through
-    φ (a read-out, an attention projection): its "activation" is its own
-    output and its derivative is 1 (never dead or saturated).
-    """
-
-    name: str
-    linear: nn.Module
-    activation: nn.Module | None = None
-    derivative: Callable[[Tensor], Tensor] | None = None
-    max_derivative: float = 1.0
-
-    @property
-    def kind(self) -> str:
-        return "conv" if isinstance(self.linear, nn.Conv2d) else "linear"
-
-
-def discover_layers(model: nn.Module) -> list[ProbedLayer]:
-    """The model's own `probe_layers()`, else every nn.Linear in module order.
-
-    Discovered layers know no activation: their act_mean/act_std describe the
-    Linear's own output and they are never counted dead or saturated.
-    """
-    own = getattr(model, "probe_layers", None)
-    if callable(own):
-        return list(own())
-    return [ProbedLayer(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
 
 
 class _Capture:
@@ -135,6 +104,7 @@ class GradientProbe:
         self._buf = torch.zeros(len(self.metrics), len(self.layers), dtype=F64, device=weight.device)
         self._time_buf: Tensor | None = None  # (seq_len,) when the model has a time axis
         self._handles: list[RemovableHandle] = []
+        self.recorded = ImportLog()  # what record() kept, for to_import()
         self._weights = [layer.linear.weight for layer in self.layers]
         self._bias_layers = [i for i, layer in enumerate(self.layers) if layer.linear.bias is not None]
         self._bias_index = torch.tensor(self._bias_layers, dtype=torch.long, device=weight.device)
@@ -366,14 +336,10 @@ class GradientProbe:
     # --- a user's own loop (worker/engine/export.py) ----------------------------
 
     def record(self, step: int, loss: Tensor, accuracy: Tensor | float | None = None) -> dict[str, np.ndarray]:
-        """read() this step and keep it for to_import()."""
-        from gradatlas.worker.engine.export import record
-
+        """read() this step and keep it in `recorded` for to_import()."""
         return record(self, step, loss, accuracy)
 
     def to_import(self, name: str = "", tags: Sequence[str] = (), notes: str = "",
-                  spec: dict | None = None) -> dict:
+                  spec: dict[str, Any] | None = None) -> dict[str, Any]:
         """The body of POST /api/v1/imports for everything record() kept."""
-        from gradatlas.worker.engine.export import to_import
-
         return to_import(self, name, list(tags), notes, spec)

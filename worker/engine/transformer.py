@@ -19,8 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 from gradatlas.worker.engine.activations import activation_info
-from gradatlas.worker.engine.models import ProbedNet
-from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.layers import ProbedLayer
+from gradatlas.worker.engine.nets import ProbedNet
 from gradatlas.worker.engine.rnn import sequence_input
 from torch import Tensor, nn
 
