@@ -129,7 +129,6 @@ class TrainingSpec(_Strict):
 class ProbeSpec(_Strict):
     every: int = Field(10, ge=1, le=1_000_000, description="record every N steps (and always at step 0 and the last step)")
     metrics: list[Metric] | None = Field(None, description="metrics to record; all by default")
-    histogram_bins: int | None = Field(None, ge=2, le=256)
 
 
 class ExperimentSpec(_Strict):

@@ -134,6 +134,7 @@ def test_malformed_json_is_400_wrong_type_415_and_oversized_413(client, alice, s
 
 @pytest.mark.parametrize("patch, loc, words", [
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh", "colour": "red"}}, ["model", "colour"], "Extra"),
+    ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}, "probe": {"histogram_bins": 64}}, ["probe", "histogram_bins"], "Extra"),
     ({"model": {"arch": "mlp", "depth": 0, "width": 8, "activation": "tanh"}}, ["model", "depth"], "greater than or equal to 1"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}, "training": {"steps": 10**9}}, ["training", "steps"], "10000000"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "swish"}}, ["model", "activation"], "sigmoid"),
