@@ -42,8 +42,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.json.sort_keys = False  # type: ignore[attr-defined]
     limiter = RateLimiter(make_counter(settings.broker_url, settings.home), settings.rate_limit_per_minute,
                           settings.rate_limit_submits_per_minute)
-    tokens = Tokens(store, settings.resolved_pepper(), cache_s=settings.token_cache_s)
-    app.extensions["gradatlas"] = Services(settings, store, tokens, enqueue, broker_ping, limiter)
+    token_book = Tokens(store, settings.resolved_pepper(), cache_s=settings.token_cache_s)
+    app.extensions["gradatlas"] = Services(settings, store, token_book, enqueue, broker_ping, limiter)
     app.before_request(_assign_request_id)
     app.before_request(guard_api)
     app.after_request(_echo_request_id)

@@ -9,7 +9,7 @@ reads these models too, and an API node must not need PyTorch.
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -41,7 +41,7 @@ SUPPORTED_ARCHS: frozenset[str] = frozenset({"mlp", "resmlp", "cnn", "rnn", "tra
 SUPPORTED_DATA: frozenset[str] = frozenset({
     "gaussian", "teacher", "spirals", "digits", "iris", "wine", "breast_cancer", "sequence", "tokens",
 })
-ALL_METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
+ALL_METRICS: tuple[str, ...] = get_args(Metric)
 # Which data each arch reads: flat vectors for the MLPs, images (digits, or
 # Gaussian images of side √input_dim) for the CNN, sequences for the rest.
 FLAT_DATA = frozenset({"gaussian", "teacher", "spirals", "digits", "iris", "wine", "breast_cancer"})

@@ -33,7 +33,7 @@ _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def loop_layers(model: nn.Module) -> list[ProbedLayer]:
     """Every Linear (attention projections that are called as modules
     included) and Conv layer of any model, input side first by module order."""
-    return [ProbedLayer(name or type(module).__name__, module)  # type: ignore[arg-type]
+    return [ProbedLayer(name or type(module).__name__, module)
             for name, module in model.named_modules() if isinstance(module, _WEIGHT_LAYERS)]
 
 

@@ -133,6 +133,7 @@ class GradientProbe:
             if wants_act and layer.activation is not None:
                 self._handles.append(layer.activation.register_forward_hook(self._activation_hook(i)))
         if self._time:
+            # torch annotates Module.__setattr__ for tensors and modules only; on_hidden is a plain callback
             self.model.on_hidden = self._hidden_hook  # type: ignore[assignment]
         try:
             yield
@@ -141,7 +142,7 @@ class GradientProbe:
                 handle.remove()
             self._handles.clear()
             if self._time:
-                self.model.on_hidden = None  # type: ignore[assignment]
+                self.model.on_hidden = None  # type: ignore[assignment]  # (as above)
 
     @torch.no_grad()
     def after_backward(self) -> None:
@@ -210,7 +211,7 @@ class GradientProbe:
                 items.append(ActItem(i, a, u, layer.derivative, layer.max_derivative, unit_axis))
             elif calls:
                 a = torch.cat([units_last(t, layer.linear) for t, _ in calls])
-                u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])  # type: ignore[arg-type]
+                u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])
                 results.append(([i], torch.stack(activation_stats(a, u, layer.derivative, layer.max_derivative))[:, None]))
         results += batched_activation_stats(items, rows, self._workspace)
         wanted = [(k, self._row[m]) for k, m in enumerate(_ACT_METRICS) if m in self._row]
@@ -233,7 +234,7 @@ class GradientProbe:
         need_w = bool({"weight_norm", "update_ratio"} & wanted)
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in self._weights]
         biases = [self.layers[i].linear.bias for i in self._bias_layers]
-        bias_grads = [b.grad if b.grad is not None else torch.zeros_like(b) for b in biases]  # type: ignore[union-attr]
+        bias_grads = [b.grad if b.grad is not None else torch.zeros_like(b) for b in biases]
         single = [i for i in range(n) if len(capture.g[i]) == 1 and capture.g[i][0] is not None]
         signals = [(i, g) for i in range(n) if i not in single for g in capture.g[i] if g is not None]
         signals = signals if "signal_norm" in wanted else []
@@ -255,9 +256,9 @@ class GradientProbe:
                 self._buf[self._row["bias_grad_norm"]].index_copy_(0, self._bias_index, norms[at : at + len(bias_grads)])
             at += len(bias_grads)
         if single and _SIGNAL_METRICS & wanted:  # per-example norms of every single-call signal, batched by shape
-            fill_rows([capture.g[i][0] for i in single], rows, self._workspace)  # type: ignore[misc]
+            fill_rows([capture.g[i][0] for i in single], rows, self._workspace)
         if "signal_norm" in wanted and (single or signals):  # one call: ‖g‖ = ‖(‖g_a‖)_a‖
-            singles = (torch.linalg.vector_norm(torch.stack([rows(capture.g[i][0]) for i in single]), dim=1)  # type: ignore[arg-type]
+            singles = (torch.linalg.vector_norm(torch.stack([rows(capture.g[i][0]) for i in single]), dim=1)
                        if single else norms[:0])
             self._put_signal(torch.cat([norms[at : at + len(signals)], singles]),
                              [i for i, _ in signals] + single)
