@@ -21,3 +21,4 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gradatlas service worker migrations tests benchmarks scripts setup.py
+	$(BIN)/mypy gradatlas service worker migrations

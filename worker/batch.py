@@ -19,7 +19,7 @@ from gradatlas.service.contracts.resources import Claim
 from gradatlas.service.contracts.settings import Settings
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.worker.engine.batched import run_batched
-from gradatlas.worker.tasks import HeartbeatThread, StopRun, _complete, _stopped, store
+from gradatlas.worker.lifecycle import HeartbeatThread, StopRun, complete, fail, stopped, store
 
 log = logging.getLogger("gradatlas.worker")
 
@@ -65,15 +65,14 @@ def run_claimed_batch(claims: list[Claim], settings: Settings) -> None:
             results = run_batched(specs, on_step=on_step)
             for claim, spec, result in zip(claims, specs, results, strict=True):
                 if claim.experiment_id not in leases.stopped:
-                    log.info("batch point %s: %s", claim.experiment_id, _complete(claim, spec, result, settings))
+                    log.info("batch point %s: %s", claim.experiment_id, complete(claim, spec, result, settings))
         except (StopRun, SoftTimeLimitExceeded) as stop:
             reason = stop.reason if isinstance(stop, StopRun) else "timeout"
             for claim, spec in zip(claims, specs, strict=True):
                 if claim.experiment_id not in leases.stopped:
-                    log.info("batch point %s: %s", claim.experiment_id, _stopped(claim, reason, spec))
+                    log.info("batch point %s: %s", claim.experiment_id, stopped(claim, reason, spec))
             return
         except Exception as exc:  # the worker's own fault, recorded on every point not yet written
             log.exception("batch of %d failed", len(claims))
-            reason = "oom" if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" else "error"
             for claim in leases.live():
-                store().finish(claim, "failed", reason, f"{type(exc).__name__}: {exc}")
+                fail(claim, exc)

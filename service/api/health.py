@@ -3,6 +3,8 @@ and the broker."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, jsonify
 from gradatlas.service.api import services
 from gradatlas.service.api.declare import declare
@@ -27,9 +29,9 @@ def readyz() -> tuple[Response, int, dict[str, str]]:
     return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), 200 if ready else 503, headers
 
 
-def _check(probe: object) -> str:
+def _check(probe: Callable[[], object]) -> str:
     try:
-        probe()  # type: ignore[operator]
+        probe()
     except Exception as exc:  # any failure means not ready; say which
         return f"unavailable: {exc.__class__.__name__}"
     return "ok"

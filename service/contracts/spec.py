@@ -9,7 +9,7 @@ reads these models too, and an API node must not need PyTorch.
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -41,7 +41,7 @@ SUPPORTED_ARCHS: frozenset[str] = frozenset({"mlp", "resmlp", "cnn", "rnn", "tra
 SUPPORTED_DATA: frozenset[str] = frozenset({
     "gaussian", "teacher", "spirals", "digits", "iris", "wine", "breast_cancer", "sequence", "tokens",
 })
-ALL_METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
+ALL_METRICS: tuple[str, ...] = get_args(Metric)
 # Which data each arch reads: flat vectors for the MLPs, images (digits, or
 # Gaussian images of side √input_dim) for the CNN, sequences for the rest.
 FLAT_DATA = frozenset({"gaussian", "teacher", "spirals", "digits", "iris", "wine", "breast_cancer"})
@@ -129,7 +129,16 @@ class TrainingSpec(_Strict):
 class ProbeSpec(_Strict):
     every: int = Field(10, ge=1, le=1_000_000, description="record every N steps (and always at step 0 and the last step)")
     metrics: list[Metric] | None = Field(None, description="metrics to record; all by default")
-    histogram_bins: int | None = Field(None, ge=2, le=256)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_unset_histogram_bins(cls, data: Any) -> Any:
+        """`histogram_bins` was accepted once and never recorded: every stored spec
+        carries it as null. A null is dropped so those specs still read back; a
+        value asks for histograms GradAtlas does not record, so it stays an error."""
+        if isinstance(data, dict) and "histogram_bins" in data and data["histogram_bins"] is None:
+            return {key: value for key, value in data.items() if key != "histogram_bins"}
+        return data
 
 
 class ExperimentSpec(_Strict):

@@ -60,7 +60,7 @@ def check_quota(spec: ExperimentSpec, settings: Settings) -> None:
         (["training", "steps"], "steps", spec.training.steps, settings.max_steps),
         (["training", "steps"], "estimated work (parameters × batch × steps)", work, settings.max_work),
     ]
-    details = [{"loc": loc, "msg": f"{what} {value:.4g} exceeds the limit {limit:.4g} ({value / limit:.3g}× over)"}
+    details: list[dict[str, Any]] = [{"loc": loc, "msg": f"{what} {value:.4g} exceeds the limit {limit:.4g} ({value / limit:.3g}× over)"}
                for loc, what, value, limit in checks if value > limit]
     if details:
         raise QuotaExceeded("the experiment exceeds the quota: " + details[0]["msg"], details)

@@ -1,7 +1,9 @@
 """The summary of a recorded profile (docs/api.md, "The experiment resource").
 
-numpy only: the service can recompute a summary (new thresholds, an imported
-profile) without PyTorch. Every value returned is JSON-safe: a ratio that is
+numpy only, so that it needs no PyTorch: the worker's runs, a user's own
+loop (worker/engine/export.py, the summary of an import) and the base install
+(`gradatlas.summarise`) all compute a summary with this one function. The
+service stores the summaries it is sent and never recomputes one. Every value returned is JSON-safe: a ratio that is
 not finite is reported as None, never as NaN.
 """
 

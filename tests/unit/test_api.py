@@ -134,6 +134,7 @@ def test_malformed_json_is_400_wrong_type_415_and_oversized_413(client, alice, s
 
 @pytest.mark.parametrize("patch, loc, words", [
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh", "colour": "red"}}, ["model", "colour"], "Extra"),
+    ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}, "probe": {"histogram_bins": 64}}, ["probe", "histogram_bins"], "Extra"),
     ({"model": {"arch": "mlp", "depth": 0, "width": 8, "activation": "tanh"}}, ["model", "depth"], "greater than or equal to 1"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "tanh"}, "training": {"steps": 10**9}}, ["training", "steps"], "10000000"),
     ({"model": {"arch": "mlp", "depth": 3, "width": 8, "activation": "swish"}}, ["model", "activation"], "sigmoid"),
@@ -148,6 +149,15 @@ def test_invalid_specs_are_422_naming_the_field_and_the_limit(client, alice, pub
     assert any(detail["loc"][: len(loc)] == loc and words in detail["msg"] for detail in error["details"]), error
     assert published == []
 
+
+
+def test_a_spec_stored_with_the_retired_null_histogram_bins_still_reads_back():
+    """Specs stored before histogram_bins was retired all carry it as null."""
+    from gradatlas.service.contracts.spec import ExperimentSpec
+
+    stored = ExperimentSpec.model_validate(SPEC).model_dump(mode="json")
+    stored["probe"]["histogram_bins"] = None
+    assert ExperimentSpec.model_validate(stored).model_dump(mode="json") == ExperimentSpec.model_validate(SPEC).model_dump(mode="json")
 
 def test_list_is_newest_first_and_pages_without_gaps_or_repeats(client, alice):
     ids = [client.post("/api/v1/experiments", json={**SPEC, "name": f"e{i}"}, headers=alice).get_json()["id"] for i in range(7)]

@@ -57,7 +57,7 @@ class _Stack:
         # updates are the same in either layout.
         self.weights = [torch.stack([lin[i].weight.detach().t() for lin in linears]).contiguous().requires_grad_()
                         for i in range(len(linears[0]))]
-        self.biases = ([torch.stack([lin[i].bias.detach() for lin in linears]).requires_grad_()  # type: ignore[union-attr]
+        self.biases = ([torch.stack([lin[i].bias.detach() for lin in linears]).requires_grad_()
                         for i in range(len(linears[0]))] if self.bias else [])
         data = [make_data(spec.data, derive_seed(spec.seed, "data")).to(device, dtype) for spec in specs]
         self.x = torch.stack([d.x for d in data])  # (P, n, d)
@@ -224,8 +224,9 @@ def _after_backward(rec: _Recorder, stack: _Stack, metrics: list[str]) -> list[T
     for i, w in enumerate(stack.weights):
         rec.put("weight_norm", i, _norms(w))
         rec.put("grad_norm", i, _norms(w.grad) if w.grad is not None else torch.zeros(w.shape[0], dtype=F64))
-        if stack.bias and stack.biases[i].grad is not None:
-            rec.put("bias_grad_norm", i, _norms(stack.biases[i].grad))  # type: ignore[arg-type]
+        bias_grad = stack.biases[i].grad if stack.bias else None
+        if bias_grad is not None:
+            rec.put("bias_grad_norm", i, _norms(bias_grad))
     return [w.detach().clone() for w in stack.weights] if "update_ratio" in metrics else None
 
 

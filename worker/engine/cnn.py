@@ -15,8 +15,8 @@ import math
 
 import torch
 from gradatlas.worker.engine.activations import activation_info
-from gradatlas.worker.engine.models import ProbedNet
-from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.layers import ProbedLayer
+from gradatlas.worker.engine.nets import ProbedNet
 from torch import Tensor, nn
 
 

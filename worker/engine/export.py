@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from gradatlas.service.science.analysis import summarise
-from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.layers import ProbedLayer
 from torch import Tensor, nn
 
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -33,30 +33,43 @@ _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def loop_layers(model: nn.Module) -> list[ProbedLayer]:
     """Every Linear (attention projections that are called as modules
     included) and Conv layer of any model, input side first by module order."""
-    return [ProbedLayer(name or type(module).__name__, module)  # type: ignore[arg-type]
+    return [ProbedLayer(name or type(module).__name__, module)
             for name, module in model.named_modules() if isinstance(module, _WEIGHT_LAYERS)]
 
 
 @dataclass
 class ImportLog:
+    """The recorded steps of a run: a probe's `recorded`, and the engine's own trace."""
+
     steps: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     rows: list[dict[str, np.ndarray]] = field(default_factory=list)
 
 
-def record(probe: Any, step: int, loss: Tensor, accuracy: Tensor | float | None = None) -> dict[str, np.ndarray]:
+class RecordingProbe(Protocol):
+    """What record() and to_import() need of a GradientProbe (named here
+    rather than imported: probe.py imports this module)."""
+
+    layers: list[ProbedLayer]
+    metrics: tuple[str, ...]
+    recorded: ImportLog
+
+    def read(self, *scalars: Tensor) -> tuple[dict[str, np.ndarray], list[float]]: ...
+
+
+def record(probe: RecordingProbe, step: int, loss: Tensor, accuracy: Tensor | float | None = None) -> dict[str, np.ndarray]:
     """Read this step's record (one host copy) and keep it for to_import."""
     extra = [loss] if accuracy is None else [loss, torch.as_tensor(accuracy, dtype=torch.float64, device=loss.device)]
     row, values = probe.read(*extra)
-    log: ImportLog = probe.__dict__.setdefault("_import_log", ImportLog())
+    log = probe.recorded
     if log.steps and step <= log.steps[-1]:
         raise ValueError(f"steps must increase: {step} after {log.steps[-1]}")
     log.steps.append(int(step))
     log.loss.append(values[0])
     log.accuracy.append(values[1] if accuracy is not None else math.nan)
     log.rows.append(row)
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 def _json(values: Any) -> Any:
@@ -65,10 +78,10 @@ def _json(values: Any) -> Any:
     return values if math.isfinite(values) else None
 
 
-def to_import(probe: Any, name: str = "", tags: list[str] | tuple[str, ...] = (), notes: str = "",
+def to_import(probe: RecordingProbe, name: str = "", tags: list[str] | tuple[str, ...] = (), notes: str = "",
               spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    log: ImportLog | None = probe.__dict__.get("_import_log")
-    if log is None or not log.steps:
+    log = probe.recorded
+    if not log.steps:
         raise ValueError("nothing recorded: call probe.record(step, loss) on the steps you want to keep")
     layers = [{"index": i, "name": layer.name, "kind": "conv" if isinstance(layer.linear, nn.Conv1d | nn.Conv2d | nn.Conv3d)
                else "linear", "shape": list(layer.linear.weight.shape)} for i, layer in enumerate(probe.layers)]

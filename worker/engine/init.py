@@ -28,11 +28,12 @@ def initialise(linears: list[nn.Module], init: InitSpec, activation: str, chunks
     if init.scheme == "default":
         return
     for linear in linears:
-        for block in linear.weight.chunk(chunks, dim=0):  # views: drawn in place
+        for block in linear.get_parameter("weight").chunk(chunks, dim=0):  # views: drawn in place
             init_weight(block, init, activation)
-        if linear.bias is not None:
+        bias = linear.bias  # a Parameter, or None for a layer without one
+        if isinstance(bias, Tensor):
             # N(bias_mean, bias_var); bias_var 0 gives the constant bias_mean
-            linear.bias.normal_(init.bias_mean, math.sqrt(init.bias_var))  # type: ignore[operator]
+            bias.normal_(init.bias_mean, math.sqrt(init.bias_var))
 
 
 def init_weight(w: Tensor, init: InitSpec, activation: str) -> None:

@@ -2,7 +2,8 @@
 
 A probe watches a list of linear layers and, on the steps it is asked to
 record, measures the metrics of docs/api.md's profile table. It is written to be
-attached to any training loop (the engine's own, later a user's):
+attached to any training loop, the engine's own or a user's (record() and
+to_import(), worker/engine/export.py):
 
     probe = GradientProbe(model)
     with probe.watching():          # recorded steps only: hooks live here
@@ -46,11 +47,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from gradatlas.service.contracts.spec import ALL_METRICS
+from gradatlas.worker.engine.export import ImportLog, record, to_import
+from gradatlas.worker.engine.layers import ProbedLayer, discover_layers
 from gradatlas.worker.engine.probe_batched import ActItem, Workspace, fill_rows
 from gradatlas.worker.engine.probe_batched import activation_stats as batched_activation_stats
 from gradatlas.worker.engine.probe_stats import F64, SATURATION, RowNorms, activation_stats, norm64, norms64, per_sample_norm, units_last
@@ -62,40 +65,6 @@ __all__ = ["F64", "SATURATION", "GradientProbe", "ProbedLayer", "discover_layers
 TIME_METRIC = "time_signal_norm"
 _ACT_METRICS = ("act_mean", "act_std", "dead_fraction", "saturated_fraction")
 _SIGNAL_METRICS = frozenset({"signal_norm", "per_sample_grad_norm"})
-
-
-@dataclass(frozen=True)
-class ProbedLayer:
-    """One weight layer as the probe sees it.
-
-    `linear` is the module holding the weight: an nn.Linear or an nn.Conv2d.
-    `activation` is the module whose forward input is u (what φ is applied
-    to) and output φ(u); None for a layer whose output is not passed through
-    φ (a read-out, an attention projection): its "activation" is its own
-    output and its derivative is 1 (never dead or saturated).
-    """
-
-    name: str
-    linear: nn.Module
-    activation: nn.Module | None = None
-    derivative: Callable[[Tensor], Tensor] | None = None
-    max_derivative: float = 1.0
-
-    @property
-    def kind(self) -> str:
-        return "conv" if isinstance(self.linear, nn.Conv2d) else "linear"
-
-
-def discover_layers(model: nn.Module) -> list[ProbedLayer]:
-    """The model's own `probe_layers()`, else every nn.Linear in module order.
-
-    Discovered layers know no activation: their act_mean/act_std describe the
-    Linear's own output and they are never counted dead or saturated.
-    """
-    own = getattr(model, "probe_layers", None)
-    if callable(own):
-        return list(own())
-    return [ProbedLayer(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
 
 
 class _Capture:
@@ -135,6 +104,7 @@ class GradientProbe:
         self._buf = torch.zeros(len(self.metrics), len(self.layers), dtype=F64, device=weight.device)
         self._time_buf: Tensor | None = None  # (seq_len,) when the model has a time axis
         self._handles: list[RemovableHandle] = []
+        self.recorded = ImportLog()  # what record() kept, for to_import()
         self._weights = [layer.linear.weight for layer in self.layers]
         self._bias_layers = [i for i, layer in enumerate(self.layers) if layer.linear.bias is not None]
         self._bias_index = torch.tensor(self._bias_layers, dtype=torch.long, device=weight.device)
@@ -163,6 +133,7 @@ class GradientProbe:
             if wants_act and layer.activation is not None:
                 self._handles.append(layer.activation.register_forward_hook(self._activation_hook(i)))
         if self._time:
+            # torch annotates Module.__setattr__ for tensors and modules only; on_hidden is a plain callback
             self.model.on_hidden = self._hidden_hook  # type: ignore[assignment]
         try:
             yield
@@ -171,7 +142,7 @@ class GradientProbe:
                 handle.remove()
             self._handles.clear()
             if self._time:
-                self.model.on_hidden = None  # type: ignore[assignment]
+                self.model.on_hidden = None  # type: ignore[assignment]  # (as above)
 
     @torch.no_grad()
     def after_backward(self) -> None:
@@ -240,7 +211,7 @@ class GradientProbe:
                 items.append(ActItem(i, a, u, layer.derivative, layer.max_derivative, unit_axis))
             elif calls:
                 a = torch.cat([units_last(t, layer.linear) for t, _ in calls])
-                u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])  # type: ignore[arg-type]
+                u = None if calls[0][1] is None else torch.cat([units_last(t, layer.linear) for _, t in calls])
                 results.append(([i], torch.stack(activation_stats(a, u, layer.derivative, layer.max_derivative))[:, None]))
         results += batched_activation_stats(items, rows, self._workspace)
         wanted = [(k, self._row[m]) for k, m in enumerate(_ACT_METRICS) if m in self._row]
@@ -263,7 +234,7 @@ class GradientProbe:
         need_w = bool({"weight_norm", "update_ratio"} & wanted)
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in self._weights]
         biases = [self.layers[i].linear.bias for i in self._bias_layers]
-        bias_grads = [b.grad if b.grad is not None else torch.zeros_like(b) for b in biases]  # type: ignore[union-attr]
+        bias_grads = [b.grad if b.grad is not None else torch.zeros_like(b) for b in biases]
         single = [i for i in range(n) if len(capture.g[i]) == 1 and capture.g[i][0] is not None]
         signals = [(i, g) for i in range(n) if i not in single for g in capture.g[i] if g is not None]
         signals = signals if "signal_norm" in wanted else []
@@ -285,9 +256,9 @@ class GradientProbe:
                 self._buf[self._row["bias_grad_norm"]].index_copy_(0, self._bias_index, norms[at : at + len(bias_grads)])
             at += len(bias_grads)
         if single and _SIGNAL_METRICS & wanted:  # per-example norms of every single-call signal, batched by shape
-            fill_rows([capture.g[i][0] for i in single], rows, self._workspace)  # type: ignore[misc]
+            fill_rows([capture.g[i][0] for i in single], rows, self._workspace)
         if "signal_norm" in wanted and (single or signals):  # one call: ‖g‖ = ‖(‖g_a‖)_a‖
-            singles = (torch.linalg.vector_norm(torch.stack([rows(capture.g[i][0]) for i in single]), dim=1)  # type: ignore[arg-type]
+            singles = (torch.linalg.vector_norm(torch.stack([rows(capture.g[i][0]) for i in single]), dim=1)
                        if single else norms[:0])
             self._put_signal(torch.cat([norms[at : at + len(signals)], singles]),
                              [i for i, _ in signals] + single)
@@ -366,14 +337,10 @@ class GradientProbe:
     # --- a user's own loop (worker/engine/export.py) ----------------------------
 
     def record(self, step: int, loss: Tensor, accuracy: Tensor | float | None = None) -> dict[str, np.ndarray]:
-        """read() this step and keep it for to_import()."""
-        from gradatlas.worker.engine.export import record
-
+        """read() this step and keep it in `recorded` for to_import()."""
         return record(self, step, loss, accuracy)
 
     def to_import(self, name: str = "", tags: Sequence[str] = (), notes: str = "",
-                  spec: dict | None = None) -> dict:
+                  spec: dict[str, Any] | None = None) -> dict[str, Any]:
         """The body of POST /api/v1/imports for everything record() kept."""
-        from gradatlas.worker.engine.export import to_import
-
         return to_import(self, name, list(tags), notes, spec)

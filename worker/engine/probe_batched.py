@@ -195,7 +195,7 @@ def activation_stats(items: list[ActItem], rows: RowNorms, ws: Workspace) -> lis
             dead = saturated = torch.zeros_like(mean)
         else:
             needs_u = first.derivative not in FROM_OUTPUT
-            u = stacked([it.u for it in group], ws, "u") if needs_u else None  # type: ignore[misc]
+            u = stacked([it.u for it in group], ws, "u") if needs_u else None
             d, sat = _dead_saturated(s, u, first, ws)
             dead, saturated = d.to(F64) / s.shape[first.unit_axis + 1], sat.to(F64) / numel
         out.append(([it.index for it in group], torch.stack([mean, std, dead, saturated])))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from gradatlas.worker.engine.activations import FROM_OUTPUT, _relu_prime, _tanh_prime
 from torch import Tensor, nn
+from torch.nn.grad import conv2d_weight
 
 F64 = torch.float64
 SATURATION = 0.01  # "saturated": |φ'| below 1 % of sup |φ'|
@@ -237,8 +238,8 @@ def conv_per_example_grads(g: Tensor, x: Tensor, conv: nn.Conv2d) -> Tensor:
     batch = x.shape[0]
     groups = batch * conv.groups  # example a's channels are groups a·G … a·G + G − 1
     size = (batch * conv.out_channels, conv.in_channels // conv.groups, *conv.kernel_size)
-    grads = torch.nn.grad.conv2d_weight(x.reshape(1, -1, *x.shape[2:]), size, g.reshape(1, -1, *g.shape[2:]),
-                                        conv.stride, conv.padding, conv.dilation, groups=groups)  # type: ignore[arg-type]
+    grads = conv2d_weight(x.reshape(1, -1, *x.shape[2:]), size, g.reshape(1, -1, *g.shape[2:]),
+                                        conv.stride, conv.padding, conv.dilation, groups=groups)
     return grads.reshape(batch, -1)
 
 

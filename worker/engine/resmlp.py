@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 from gradatlas.worker.engine.activations import activation_info
-from gradatlas.worker.engine.models import ProbedNet, _make_norm
-from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.layers import ProbedLayer
+from gradatlas.worker.engine.nets import ProbedNet, make_norm
 from torch import Tensor, nn
 
 
@@ -24,7 +24,7 @@ class ResBlock(nn.Module):
         self.fc1 = nn.Linear(width, width, bias=bias, dtype=torch.float64)
         self.act = activation_info(activation).make()
         self.fc2 = nn.Linear(width, width, bias=bias, dtype=torch.float64)
-        self.norm = _make_norm(norm, width)
+        self.norm = make_norm(norm, width)
         self.pre = position == "pre"
 
     def forward(self, x: Tensor) -> Tensor:  # (B, width) -> (B, width)

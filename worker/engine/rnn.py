@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from gradatlas.service.contracts.spec import InitSpec
 from gradatlas.worker.engine.activations import activation_info
-from gradatlas.worker.engine.models import ProbedNet
-from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.layers import ProbedLayer
+from gradatlas.worker.engine.nets import ProbedNet
 from torch import Tensor, nn
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}

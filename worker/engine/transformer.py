@@ -19,8 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 from gradatlas.worker.engine.activations import activation_info
-from gradatlas.worker.engine.models import ProbedNet
-from gradatlas.worker.engine.probe import ProbedLayer
+from gradatlas.worker.engine.layers import ProbedLayer
+from gradatlas.worker.engine.nets import ProbedNet
 from gradatlas.worker.engine.rnn import sequence_input
 from torch import Tensor, nn
 
@@ -58,8 +58,7 @@ class EncoderBlock(nn.Module):
         if width % heads:
             raise ValueError(f"width {width} is not divisible by heads {heads}")
         self.heads, self.pre = heads, position == "pre"
-        for name in self.PROJECTIONS:
-            setattr(self, name, nn.Linear(width, width, bias=bias, dtype=torch.float64))
+        self.q, self.k, self.v, self.o = (nn.Linear(width, width, bias=bias, dtype=torch.float64) for _ in self.PROJECTIONS)
         self.fc1 = nn.Linear(width, 4 * width, bias=bias, dtype=torch.float64)
         self.act = activation_info(activation).make()
         self.fc2 = nn.Linear(4 * width, width, bias=bias, dtype=torch.float64)

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from gradatlas.worker.engine import run_experiment
 from gradatlas.worker.engine.data import make_data
-from gradatlas.worker.engine.models import MLP, build_model
+from gradatlas.worker.engine.mlp import MLP
+from gradatlas.worker.engine.models import build_model
 from gradatlas.worker.engine.seeding import derive_seed
 from torch import Tensor
 
