@@ -64,8 +64,9 @@ def list_experiments() -> Response:
     limit = _limit(request.args.get("limit", "50"))
     args = {name: request.args.get(name, "") for name in ("filter", "order_by")}
     try:
-        page = query_experiments(services().store, args["filter"], args["order_by"], limit,
-                                 request.args.get("page_token") or None)
+        s = services()
+        page = query_experiments(s.store, args["filter"], args["order_by"], limit,
+                                 request.args.get("page_token") or None, pepper=s.settings.resolved_pepper())
     except QuerySyntaxError as exc:
         raise query_error(exc) from exc
     except ValueError as exc:

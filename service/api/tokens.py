@@ -7,9 +7,8 @@ from flask import Blueprint, Response, jsonify
 from gradatlas.service.api import services
 from gradatlas.service.api.auth import require_admin
 from gradatlas.service.api.experiments import json_body
-from gradatlas.service.contracts.errors import ApiError, validation_details
+from gradatlas.service.contracts.errors import ApiError, validated
 from gradatlas.service.contracts.resources import NewToken, TokenRequest
-from pydantic import ValidationError
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")  # guarded app-wide by auth.guard_api
 
@@ -23,10 +22,7 @@ def list_tokens() -> Response:
 @blueprint.post("/tokens")
 def create_token() -> tuple[Response, int]:
     require_admin()
-    try:
-        wanted = TokenRequest.model_validate(json_body())
-    except ValidationError as exc:
-        raise ApiError(422, "the token request is not valid", validation_details(exc)) from exc
+    wanted = validated(TokenRequest, json_body(), "the token request", "the token request is not valid")
     info, plaintext = services().tokens.create(wanted.name, is_admin=wanted.admin)
     return jsonify(NewToken(**info.model_dump(), token=plaintext).model_dump(mode="json")), 201
 
