@@ -11,13 +11,10 @@ from gradatlas.service.api.auth import authenticate, principal
 from gradatlas.service.api.experiments import _limit, json_body, requested_format
 from gradatlas.service.contracts.errors import ApiError, require_object
 from gradatlas.service.jobs.sweeps import Sweep, create_sweep, get_sweep, list_sweeps
+from gradatlas.service.store.columns import SUMMARY_COLUMNS
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
 blueprint.before_request(authenticate)
-
-CSV_SUMMARY = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final", "layer_gain_init",
-               "final_loss", "final_accuracy")
-
 
 @blueprint.post("/sweeps")
 def post_sweep() -> tuple[Response, int, dict[str, str]]:
@@ -53,11 +50,11 @@ def sweep_table(sweep_id: str) -> Response:
         return jsonify([row.model_dump(mode="json") for row in rows])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["index", *sweep.axes, "experiment_id", "status", *CSV_SUMMARY])
+    writer.writerow(["index", *sweep.axes, "experiment_id", "status", *SUMMARY_COLUMNS])
     for row in rows:
         summary = row.summary or {}
         writer.writerow([row.index, *(_cell(row.values.get(axis)) for axis in sweep.axes), row.experiment_id, row.status,
-                         *(_cell(summary.get(key)) for key in CSV_SUMMARY)])
+                         *(_cell(summary.get(key)) for key in SUMMARY_COLUMNS)])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=sweep-{sweep.id}.csv"})
 

@@ -12,14 +12,12 @@ module of its own so the probe can hook the tensor φ is applied to.
 from __future__ import annotations
 
 import torch
-from gradatlas.service.contracts.spec import ExperimentSpec, InitSpec
+from gradatlas.service.contracts.spec import ARCHS, ExperimentSpec, InitSpec
 from gradatlas.worker.engine.activations import activation_info
 from gradatlas.worker.engine.init import initialise
 from gradatlas.worker.engine.probe import ProbedLayer
 from gradatlas.worker.engine.seeding import derive_seed
 from torch import Tensor, nn
-
-SUPPORTED_ARCHS = frozenset({"mlp", "resmlp", "cnn", "rnn", "transformer"})
 
 
 def _make_norm(norm: str, width: int) -> nn.Module:
@@ -111,8 +109,8 @@ def build_model(spec: ExperimentSpec) -> ProbedNet:
     seeded without disturbing the caller's random state.
     """
     m = spec.model
-    if m.arch not in SUPPORTED_ARCHS:
-        raise ValueError(f"arch {m.arch!r} is not supported (supported: {sorted(SUPPORTED_ARCHS)})")
+    if m.arch not in ARCHS:  # only a spec built without validation gets here
+        raise ValueError(f"arch {m.arch!r} is not supported (supported: {sorted(ARCHS)})")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(spec.seed, "init"))
         model = _construct(spec)
