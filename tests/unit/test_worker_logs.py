@@ -47,3 +47,13 @@ def test_experiment_lines_and_recovery_warnings_pass(kept: Kept) -> None:
     log_a_run_of(RUN_TASK)
     logging.getLogger("celery.app.trace").warning("Task %s[abc] raised unexpected: boom", RECOVER_TASK)
     assert len(kept.lines) == 4 and all(RUN_TASK in line for line in kept.lines[:3])
+
+
+def test_the_recovery_task_keeps_the_name_queued_messages_and_beat_schedules_carry(settings) -> None:
+    from gradatlas.service.contracts.queue import make_celery
+    from gradatlas.worker import tasks
+    from gradatlas.worker.celery_app import app
+
+    assert RECOVER_TASK == "worker.tasks.sweep"
+    assert tasks.recover.name == RECOVER_TASK and RECOVER_TASK in app.tasks
+    assert make_celery(settings).conf.beat_schedule["sweep"]["task"] == RECOVER_TASK
