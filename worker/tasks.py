@@ -183,7 +183,8 @@ def _stopped(claim: Claim, reason: str, spec: ExperimentSpec) -> str:
 
 
 def _count_recovery_actions(settings: Settings, report: RecoveryReport) -> None:
-    """Totals shared with the API's /metrics (a counter must outlive this process)."""
+    """Totals shared with the API's /metrics (a counter must outlive this
+    process), under their first keys, `sweeper:…`, so totals so far still count."""
     counter = make_counter(settings.broker_url, settings.home)
     for action, ids in (("republished", report.republish), ("requeued", report.requeued), ("failed", report.failed)):
         if ids:

@@ -106,7 +106,7 @@ def test_a_pooled_connection_the_database_dropped_is_replaced_not_handed_to_a_re
     checkout, and one that the server terminated is replaced."""
     if not database_url.startswith("postgresql"):
         pytest.skip("needs PostgreSQL")
-    from gradatlas.service.db import session as db_session
+    from gradatlas.service.store import session as db_session
     from sqlalchemy import create_engine, make_url, text
 
     store.ping()  # one pooled connection
