@@ -7,7 +7,7 @@ from typing import Any
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_after_setup, worker_process_init
 from gradatlas.service.contracts.logs import JsonFormatter
-from gradatlas.service.contracts.queue import SWEEP_TASK, make_celery
+from gradatlas.service.contracts.queue import RECOVER_TASK, make_celery
 from gradatlas.service.contracts.settings import get_settings
 from gradatlas.worker import threads
 
@@ -49,16 +49,16 @@ def _apply_torch_threads(**_kwargs: Any) -> None:
         threads.apply(_torch_threads)
 
 
-class QuietRoutineSweeps(logging.Filter):
-    """Drops Celery's INFO lines about the sweeper's routine runs (sent by beat,
-    received, succeeded: three lines every sweep interval that drown the
-    experiments' own lines). The sweeper logs a line itself when it acts,
-    and warnings or errors about it always pass."""
+class QuietRoutineRecovery(logging.Filter):
+    """Drops Celery's INFO lines about the recovery task's routine runs (sent
+    by beat, received, succeeded: three lines every interval that drown the
+    experiments' own lines). Recovery logs a line itself when it acts, and
+    warnings or errors about it always pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.INFO or SWEEP_TASK not in record.getMessage()
+        return record.levelno > logging.INFO or RECOVER_TASK not in record.getMessage()
 
 
 ROUTINE_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
 for _name in ROUTINE_LOGGERS:
-    logging.getLogger(_name).addFilter(QuietRoutineSweeps())
+    logging.getLogger(_name).addFilter(QuietRoutineRecovery())

@@ -18,8 +18,8 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from gradatlas.service.auth.ratelimit import make_counter
 from gradatlas.service.contracts.logs import experiment_id_var, request_id_var
-from gradatlas.service.contracts.queue import BATCH_TASK, RUN_TASK, SWEEP_TASK
-from gradatlas.service.contracts.resources import Claim, SweepReport
+from gradatlas.service.contracts.queue import BATCH_TASK, RECOVER_TASK, RUN_TASK
+from gradatlas.service.contracts.resources import Claim, RecoveryReport
 from gradatlas.service.contracts.settings import Settings, get_settings
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.worker.batch import run_claimed_batch
@@ -88,26 +88,27 @@ def _run(claim: Claim, spec: ExperimentSpec, lease: Lease, deadline: float, sett
     return complete(claim, spec, result, settings)
 
 
-def _count_sweeper_actions(settings: Settings, report: SweepReport) -> None:
-    """Totals shared with the API's /metrics (a counter must outlive this process)."""
+def _count_recovery_actions(settings: Settings, report: RecoveryReport) -> None:
+    """Totals shared with the API's /metrics (a counter must outlive this
+    process), under their first keys, `sweeper:…`, so totals so far still count."""
     counter = make_counter(settings.broker_url, settings.home)
     for action, ids in (("republished", report.republish), ("requeued", report.requeued), ("failed", report.failed)):
         if ids:
             counter.increment(f"sweeper:{action}", 0, len(ids))
 
 
-@app.task(name=SWEEP_TASK)
-def sweep() -> dict[str, int]:
+@app.task(name=RECOVER_TASK)
+def recover() -> dict[str, int]:
     """Recover lost work (docs/design.md, job lifecycle step 5): publish again what may have been
     lost, requeue what a dead worker held, fail what keeps dying."""
     settings = get_settings()
-    report = store().sweep(settings.requeue_after_s, settings.stale_after_s, settings.max_attempts)
+    report = store().recover(settings.requeue_after_s, settings.stale_after_s, settings.max_attempts)
     for experiment_id, queue in report.republish:
         app.send_task(RUN_TASK, args=[experiment_id], queue=queue)
         store().mark_published(experiment_id)
-    _count_sweeper_actions(settings, report)
+    _count_recovery_actions(settings, report)
     if report.republish or report.failed:
-        log.info("sweeper: republished %d, requeued %d, failed %d",
+        log.info("recovery: republished %d, requeued %d, failed %d",
                  len(report.republish), len(report.requeued), len(report.failed))
     return {"republished": len(report.republish), "requeued": len(report.requeued), "failed": len(report.failed)}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 from gradatlas.service.api.auth import guard_api
+from gradatlas.service.api.context import Services
 from gradatlas.service.api.errors import register_error_handlers
 from gradatlas.service.auth.ratelimit import RateLimiter, make_counter
 from gradatlas.service.auth.tokens import Tokens
@@ -16,16 +16,6 @@ from gradatlas.service.contracts.logs import request_id_var
 from gradatlas.service.contracts.settings import Settings, get_settings
 from gradatlas.service.jobs.submit import Enqueue
 from gradatlas.service.store.gateway import Store
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    tokens: Tokens
-    enqueue: Enqueue
-    broker_ping: object
-    rate_limiter: RateLimiter
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, enqueue: Enqueue | None = None) -> Flask:
@@ -57,12 +47,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     init_web(app, settings.resolved_secret_key())
     logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app
-
-
-def services() -> Services:
-    from flask import current_app
-
-    return current_app.extensions["gradatlas"]  # type: ignore[no-any-return]
 
 
 def _assign_request_id() -> None:

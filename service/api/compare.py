@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-from gradatlas.service.api import services
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import declare
 from gradatlas.service.api.requests import found_experiment
 from gradatlas.service.api.schemas import CompareQuery

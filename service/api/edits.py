@@ -4,8 +4,8 @@ cannot be deleted (409): its worker still holds a lease on the row."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import declare
 from gradatlas.service.api.requests import found_experiment, json_body
 from gradatlas.service.auth.ownership import require_owner

@@ -8,8 +8,8 @@ import io
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import CSV, declare
 from gradatlas.service.api.requests import found_experiment, json_body, limit_arg, requested_format
 from gradatlas.service.api.schemas import ExperimentQuery, FormatQuery
@@ -49,8 +49,9 @@ def get_experiment(experiment_id: str) -> Response:
          errors=(401, 422, 503), query=ExperimentQuery)
 def list_experiments() -> Response:
     """History: `filter` and `order_by` in the query language of service.query."""
-    page = query_experiments(services().store, request.args.get("filter", ""), request.args.get("order_by", ""),
-                             limit_arg(), request.args.get("page_token") or None)
+    s = services()
+    page = query_experiments(s.store, request.args.get("filter", ""), request.args.get("order_by", ""),
+                             limit_arg(), request.args.get("page_token") or None, pepper=s.settings.resolved_pepper())
     return jsonify(_dump(page))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Blueprint, Response, jsonify
-from gradatlas.service.api import services
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import declare
 from gradatlas.service.api.schemas import Health, Readiness
 

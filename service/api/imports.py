@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
-from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import declare
 from gradatlas.service.api.requests import json_body
 from gradatlas.service.contracts.resources import Experiment

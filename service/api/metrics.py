@@ -3,8 +3,9 @@
 HTTP counts come from prometheus_client (multi-process mode under gunicorn
 when PROMETHEUS_MULTIPROC_DIR is set, as `gradatlas up` does). Everything
 about jobs is read from the database at scrape time, so it is right however
-many API and worker processes there are; the sweeper's actions come from the
-shared counters it increments.
+many API and worker processes there are (service/store/metrics.py); the
+recovery task's actions come from the shared counters it increments, under
+their first metric name, `gradatlas_sweeper_actions`, which dashboards use.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request
-from gradatlas.service.api import services
-from gradatlas.service.store.tables import ExperimentRow
+from gradatlas.service.api.context import services
+from gradatlas.service.store.metrics import JobCounts, job_counts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import case, func, select
 
 blueprint = Blueprint("metrics", __name__)
 
 HTTP_REQUESTS = Counter("gradatlas_http_requests", "HTTP requests by route, method and status", ["route", "method", "status"])
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
-SWEEPER_ACTIONS = ("republished", "requeued", "failed")
+RECOVERY_ACTIONS = ("republished", "requeued", "failed")
 
 
 def count_request(response: Response) -> Response:
@@ -35,48 +35,32 @@ def count_request(response: Response) -> Response:
 
 
 class JobCollector:
-    """Experiments by status, queue depth, run durations, sweeper actions."""
+    """Experiments by status, queue depth, run durations, recovery actions."""
 
     def collect(self) -> Iterator[Any]:
         s = services()
-        with s.store.session() as session:
-            by_status = dict(session.execute(select(ExperimentRow.status, func.count()).group_by(ExperimentRow.status)).all())
-            depth = dict(session.execute(select(ExperimentRow.queue, func.count())
-                                         .where(ExperimentRow.status == "queued").group_by(ExperimentRow.queue)).all())
-            durations = _duration_buckets(session)
+        counts = job_counts(s.store, DURATION_BUCKETS)
         status = GaugeMetricFamily("gradatlas_experiments", "Experiments by status", labels=["status"])
         for name in ("queued", "running", "succeeded", "failed", "cancelled"):
-            status.add_metric([name], by_status.get(name, 0))
+            status.add_metric([name], counts.by_status.get(name, 0))
         yield status
         queue = GaugeMetricFamily("gradatlas_queue_depth", "Experiments waiting, by queue", labels=["queue"])
         for name in ("cpu", "gpu"):
-            queue.add_metric([name], depth.get(name, 0))
+            queue.add_metric([name], counts.queued_by_queue.get(name, 0))
         yield queue
-        yield durations
-        sweeper = CounterMetricFamily("gradatlas_sweeper_actions", "Jobs the sweeper acted on", labels=["action"])
-        for action in SWEEPER_ACTIONS:
-            sweeper.add_metric([action], s.rate_limiter.counter.read(f"sweeper:{action}", 0))
-        yield sweeper
+        yield _duration_histogram(counts)
+        recovery = CounterMetricFamily("gradatlas_sweeper_actions", "Jobs the sweeper acted on", labels=["action"])
+        for action in RECOVERY_ACTIONS:
+            recovery.add_metric([action], s.rate_limiter.counter.read(f"sweeper:{action}", 0))
+        yield recovery
 
 
-def _duration_buckets(session: Any) -> HistogramMetricFamily:
-    seconds = _seconds_between(session, ExperimentRow.started_at, ExperimentRow.finished_at)
-    finished = select(seconds.label("s")).where(ExperimentRow.status == "succeeded").subquery()
-    counts = session.execute(select(
-        *[func.sum(case((finished.c.s <= bound, 1), else_=0)) for bound in DURATION_BUCKETS],
-        func.count(), func.coalesce(func.sum(finished.c.s), 0.0),
-    )).one()
-    buckets = [(str(bound), int(count or 0)) for bound, count in zip(DURATION_BUCKETS, counts[:-2], strict=True)]
-    buckets.append(("+Inf", int(counts[-2])))
+def _duration_histogram(counts: JobCounts) -> HistogramMetricFamily:
+    buckets = [(str(bound), count) for bound, count in zip(DURATION_BUCKETS, counts.within, strict=True)]
+    buckets.append(("+Inf", counts.runs))
     histogram = HistogramMetricFamily("gradatlas_run_duration_seconds", "Run time of succeeded experiments")
-    histogram.add_metric([], buckets, float(counts[-1]))
+    histogram.add_metric([], buckets, counts.run_seconds)
     return histogram
-
-
-def _seconds_between(session: Any, start: Any, end: Any) -> Any:
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
 
 
 @blueprint.get("/metrics")

@@ -4,7 +4,7 @@ figure for a paper or a slide, so nobody has to re-plot 2,000 numbers."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from gradatlas.service.api import services
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import declare
 from gradatlas.service.api.requests import found_experiment
 from gradatlas.service.api.schemas import PlotQuery

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from flask import request
-from gradatlas.service.api import services
+from gradatlas.service.api.context import services
 from gradatlas.service.contracts.errors import InvalidInput, NotFound
 from gradatlas.service.contracts.resources import Experiment
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType

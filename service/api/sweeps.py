@@ -6,19 +6,16 @@ import csv
 import io
 
 from flask import Blueprint, Response, jsonify, url_for
-from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import CSV, declare
 from gradatlas.service.api.requests import json_body, limit_arg, requested_format
 from gradatlas.service.api.schemas import FormatQuery, PageQuery, SweepList
 from gradatlas.service.contracts.errors import NotFound, require_object
 from gradatlas.service.jobs.sweeps import Sweep, SweepRequest, SweepRowOut, create_sweep, get_sweep, list_sweeps
+from gradatlas.service.store.columns import SUMMARY_COLUMNS
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
-
-CSV_SUMMARY = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final", "layer_gain_init",
-               "final_loss", "final_accuracy")
-
 
 @blueprint.post("/sweeps")
 @declare("Create a sweep: one experiment per point", "createSweep", {202: (Sweep, "accepted; points queued")},
@@ -61,11 +58,11 @@ def sweep_table(sweep_id: str) -> Response:
         return jsonify([row.model_dump(mode="json") for row in rows])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["index", *sweep.axes, "experiment_id", "status", *CSV_SUMMARY])
+    writer.writerow(["index", *sweep.axes, "experiment_id", "status", *SUMMARY_COLUMNS])
     for row in rows:
         summary = row.summary or {}
         writer.writerow([row.index, *(_cell(row.values.get(axis)) for axis in sweep.axes), row.experiment_id, row.status,
-                         *(_cell(summary.get(key)) for key in CSV_SUMMARY)])
+                         *(_cell(summary.get(key)) for key in SUMMARY_COLUMNS)])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=sweep-{sweep.id}.csv"})
 

@@ -4,14 +4,13 @@ plaintext is in the creating response only; the database keeps its HMAC."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal
+from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import declare
 from gradatlas.service.api.requests import json_body
 from gradatlas.service.auth.ownership import require_admin
-from gradatlas.service.contracts.errors import InvalidInput, NotFound, validation_details
+from gradatlas.service.contracts.errors import NotFound, validated
 from gradatlas.service.contracts.resources import NewToken, TokenList, TokenRequest
-from pydantic import ValidationError
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")
 
@@ -28,10 +27,7 @@ def list_tokens() -> Response:
          errors=(400, 401, 403, 415, 422, 503), json=TokenRequest)
 def create_token() -> tuple[Response, int]:
     require_admin(principal())
-    try:
-        wanted = TokenRequest.model_validate(json_body())
-    except ValidationError as exc:
-        raise InvalidInput("the token request is not valid", validation_details(exc)) from exc
+    wanted = validated(TokenRequest, json_body(), "the token request", "the token request is not valid")
     info, plaintext = services().tokens.create(wanted.name, is_admin=wanted.admin)
     return jsonify(NewToken(**info.model_dump(), token=plaintext).model_dump(mode="json")), 201
 

@@ -23,7 +23,7 @@ class Verdict:
 
 class Counter(Protocol):
     """Shared counters keyed by (key, window); window 0 holds running totals
-    (the sweeper's actions, read by /metrics)."""
+    (the recovery task's actions, read by /metrics)."""
 
     def increment(self, key: str, window: int, amount: int = 1) -> int: ...
 

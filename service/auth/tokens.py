@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 
 from gradatlas.service.contracts.resources import Principal, TokenInfo
-from gradatlas.service.store.gateway import Store, aware, utcnow
-from gradatlas.service.store.tables import TokenRow
-from sqlalchemy import select, update
+from gradatlas.service.store import tokens as stored
+from gradatlas.service.store.gateway import Store
 
 PREFIX = "ga"
 CACHE_MAX = 1024  # accepted tokens remembered per process; emptied when full
@@ -44,11 +43,7 @@ class Tokens:
     def create(self, name: str, is_admin: bool = False) -> tuple[TokenInfo, str]:
         """Returns the token's record and its plaintext, shown this once only."""
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        row = TokenRow(id=token_id, name=name, secret_hash=self._hash(secret), is_admin=is_admin, created_at=utcnow())
-        with self.store.session() as session:
-            session.add(row)
-            session.flush()
-            info = _info(row)
+        info = stored.insert_token(self.store, token_id, name, self._hash(secret), is_admin)
         return info, f"{PREFIX}_{token_id}_{secret}"
 
     def authenticate(self, plaintext: str) -> Principal | None:
@@ -69,33 +64,19 @@ class Tokens:
         return principal
 
     def _lookup(self, token_id: str, secret_hash: str) -> Principal | None:
-        with self.store.session() as session:
-            row = session.get(TokenRow, token_id)
-            if row is None or row.revoked_at is not None:
-                return None
-            if not hmac.compare_digest(row.secret_hash, secret_hash):
-                return None
-            return Principal(token_id=row.id, name=row.name, is_admin=row.is_admin)
+        found = stored.active_token(self.store, token_id)
+        if found is None or not hmac.compare_digest(found[1], secret_hash):
+            return None
+        info = found[0]
+        return Principal(token_id=info.id, name=info.name, is_admin=info.is_admin)
 
     def list(self) -> list[TokenInfo]:
-        with self.store.session() as session:
-            return [_info(row) for row in session.scalars(select(TokenRow).order_by(TokenRow.created_at))]
+        return stored.all_tokens(self.store)
 
     def revoke(self, token_id: str) -> bool:
         with self._lock:
             self._cache = {key: value for key, value in self._cache.items() if key[0] != token_id}
-        with self.store.session() as session:
-            result = session.execute(
-                update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=utcnow())
-            )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+        return stored.revoke_token(self.store, token_id)
 
     def has_admin(self) -> bool:
-        with self.store.session() as session:
-            found = session.scalar(select(TokenRow.id).where(TokenRow.is_admin.is_(True), TokenRow.revoked_at.is_(None)))
-            return found is not None
-
-
-def _info(row: TokenRow) -> TokenInfo:
-    return TokenInfo(id=row.id, name=row.name, is_admin=row.is_admin, created_at=aware(row.created_at),  # type: ignore[arg-type]
-                     revoked_at=aware(row.revoked_at))
+        return stored.has_active_admin(self.store)

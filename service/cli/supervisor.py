@@ -7,7 +7,7 @@ The worker runs one pool process, and chooses its torch thread count itself
 environment, else every core but one, which the API and the database need.
 
 Stopping never half-writes a result: a result is one transaction, so a worker
-stopped mid-run leaves its experiment `running` with a lease that the sweeper
+stopped mid-run leaves its experiment `running` with a lease that recovery
 returns to the queue once the heartbeat is stale.
 """
 

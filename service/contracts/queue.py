@@ -11,9 +11,10 @@ from gradatlas.service.contracts.spec import ExperimentSpec
 from kombu import Queue
 
 RUN_TASK = "worker.tasks.run_experiment"
-SWEEP_TASK = "worker.tasks.sweep"
+# The recovery task keeps its first name: queued messages and beat schedules carry it.
+RECOVER_TASK = "worker.tasks.sweep"
 BATCH_TASK = "worker.tasks.run_batch"  # same-shaped sweep points, run as one model
-# The sweeper gets its own queue so a worker can serve it beside (or instead of) experiments.
+# Recovery gets its own queue so a worker can serve it beside (or instead of) experiments.
 MAINTENANCE_QUEUE = "maintenance"
 
 
@@ -30,7 +31,7 @@ def make_celery(settings: Settings) -> Celery:
         event_serializer="json",
         task_ignore_result=True,  # results live in the database
         task_acks_late=True,
-        task_reject_on_worker_lost=False,  # the sweeper, not a redelivery loop, recovers a lost job
+        task_reject_on_worker_lost=False,  # the recovery task, not a redelivery loop, recovers a lost job
         worker_prefetch_multiplier=1,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
@@ -40,7 +41,8 @@ def make_celery(settings: Settings) -> Celery:
         task_time_limit=settings.time_limit_s + 60,  # hard limit < visibility timeout
         worker_hijack_root_logger=False,
         beat_schedule={
-            "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s,
+            # The entry keeps its first name, as the task does (beat's schedule file knows it).
+            "sweep": {"task": RECOVER_TASK, "schedule": settings.sweep_interval_s,
                       "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_interval_s}},
         },
     )
@@ -64,7 +66,7 @@ def queue_for(spec: ExperimentSpec, settings: Settings) -> str:
 
 class CeleryEnqueue:
     """Publishes a job id to its queue. Raises if the broker is unreachable:
-    the caller keeps the row `queued` and the sweeper publishes it later."""
+    the caller keeps the row `queued` and recovery publishes it later."""
 
     def __init__(self, settings: Settings) -> None:
         self.app = make_celery(settings)

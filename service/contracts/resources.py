@@ -76,7 +76,9 @@ class Heartbeat(BaseModel):
     cancel_requested: bool
 
 
-class SweepReport(BaseModel):
+class RecoveryReport(BaseModel):
+    """What one recovery run did (Store.recover): what to publish again, what it requeued or failed."""
+
     republish: list[tuple[str, str]] = Field(default_factory=list, description="(id, queue) to publish again")
     requeued: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)

@@ -36,11 +36,8 @@ Metric = Literal[
     "saturated_fraction", "time_signal_norm",
 ]
 
-# Archs the engine can run today; the others validate but are answered 422.
-SUPPORTED_ARCHS: frozenset[str] = frozenset({"mlp", "resmlp", "cnn", "rnn", "transformer"})
-SUPPORTED_DATA: frozenset[str] = frozenset({
-    "gaussian", "teacher", "spirals", "digits", "iris", "wine", "breast_cancer", "sequence", "tokens",
-})
+# Every arch the spec accepts is one the engine builds (worker/engine/models.py).
+ARCHS: tuple[str, ...] = get_args(Arch)
 ALL_METRICS: tuple[str, ...] = get_args(Metric)
 # Which data each arch reads: flat vectors for the MLPs, images (digits, or
 # Gaussian images of side √input_dim) for the CNN, sequences for the rest.

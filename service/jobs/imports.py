@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from gradatlas.service.contracts.errors import InvalidInput, require_object, validation_details
+from gradatlas.service.contracts.errors import validated
 from gradatlas.service.contracts.resources import Experiment, Layer
 from gradatlas.service.contracts.spec import ALL_METRICS, ExperimentSpec
+from gradatlas.service.store.columns import hot_values
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.records import store_import
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ImportProfile(BaseModel):
@@ -69,17 +70,12 @@ class ImportBody(BaseModel):
 
 
 def import_profile(body: Any, owner: str, store: Store) -> Experiment:
-    try:
-        parsed = ImportBody.model_validate(require_object(body, "the import"))
-        spec = ExperimentSpec.model_validate(parsed.spec) if parsed.spec is not None else None
-    except ValidationError as exc:
-        raise InvalidInput("the import is not valid", validation_details(exc)) from exc
+    parsed = validated(ImportBody, body, "the import", "the import is not valid")
+    spec = None if parsed.spec is None else validated(ExperimentSpec, parsed.spec, "the spec", "the import is not valid")
     profile = parsed.profile
     if spec is not None:
         document = spec.model_dump(mode="json")
-        m, t = spec.model, spec.training
-        hot: dict[str, Any] = {"arch": m.arch, "depth": m.depth, "width": m.width, "activation": m.activation, "init_scheme": m.init.scheme,
-               "data_name": spec.data.name, "optimizer": t.optimizer, "lr": t.lr, "weight_var": m.init.weight_var}
+        hot = hot_values(spec)
     else:
         width = max((layer.shape[0] for layer in profile.layers if layer.shape), default=0)
         document = {"model": {"arch": "custom", "depth": len(profile.layers) - 1, "width": width, "activation": "custom"}}

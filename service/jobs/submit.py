@@ -1,8 +1,8 @@
 """Submitting an experiment: validate, check the quota, store, then publish.
 
 The row is committed before the message is sent (Celery's "database
-transactions" advice); if the broker is down the row stays `queued` and the
-sweeper publishes it later, so an accepted job is never lost.
+transactions" advice); if the broker is down the row stays `queued` and
+recovery (Store.recover) publishes it later, so an accepted job is never lost.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gradatlas.service.contracts.errors import InvalidInput, QuotaExceeded, vali
 from gradatlas.service.contracts.queue import queue_for
 from gradatlas.service.contracts.resources import Experiment
 from gradatlas.service.contracts.settings import Settings
-from gradatlas.service.contracts.spec import ARCH_DATA, SUPPORTED_ARCHS, SUPPORTED_DATA, ExperimentSpec, parameter_count
+from gradatlas.service.contracts.spec import ARCH_DATA, ExperimentSpec, parameter_count
 from gradatlas.service.store.gateway import Store
 
 log = logging.getLogger("gradatlas.submit")
@@ -25,18 +25,8 @@ Enqueue = Callable[[str, str], None]
 
 def parse_spec(body: Any) -> ExperimentSpec:
     spec = validated(ExperimentSpec, body, "the experiment spec", "the experiment spec is not valid")
-    _check_supported(spec)
-    return spec
-
-
-def _check_supported(spec: ExperimentSpec) -> None:
-    if spec.model.arch not in SUPPORTED_ARCHS:
-        raise InvalidInput(f"model.arch {spec.model.arch!r} is not supported yet",
-                           [{"loc": ["model", "arch"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_ARCHS)}"}])
-    if spec.data.name not in SUPPORTED_DATA:
-        raise InvalidInput(f"data.name {spec.data.name!r} is not supported yet",
-                           [{"loc": ["data", "name"], "msg": f"not supported yet; supported: {sorted(SUPPORTED_DATA)}"}])
     _check_arch_data(spec)
+    return spec
 
 
 def _check_arch_data(spec: ExperimentSpec) -> None:
@@ -76,10 +66,18 @@ def submit(body: Any, owner: str, store: Store, enqueue: Enqueue, settings: Sett
 
 
 def publish(experiment_id: str, queue: str, store: Store, enqueue: Enqueue) -> bool:
+    return publish_or_leave_queued(lambda: enqueue(experiment_id, queue), [experiment_id], store)
+
+
+def publish_or_leave_queued(send: Callable[[], None], experiment_ids: list[str], store: Store) -> bool:
+    """`send` the experiments' messages, then mark them published. When the
+    broker fails, say so in the log and leave them `queued`: recovery
+    publishes them later (one by one), so an accepted job is never lost."""
     try:
-        enqueue(experiment_id, queue)
-    except Exception as exc:  # the broker is down: the sweeper publishes it later
-        log.warning("could not publish %s (%s); it stays queued for the sweeper", experiment_id, exc)
+        send()
+    except Exception as exc:  # any broker failure: recovery publishes them later
+        log.warning("could not publish %s (%s); it stays queued for recovery", ", ".join(experiment_ids), exc)
         return False
-    store.mark_published(experiment_id)
+    for experiment_id in experiment_ids:
+        store.mark_published(experiment_id)
     return True

@@ -15,19 +15,18 @@ import itertools
 import math
 import random
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.queue import queue_for
 from gradatlas.service.contracts.settings import Settings
 from gradatlas.service.jobs.batching import group_for_batches
-from gradatlas.service.jobs.submit import Enqueue, check_quota, parse_spec
+from gradatlas.service.jobs.submit import Enqueue, check_quota, parse_spec, publish_or_leave_queued
 from gradatlas.service.search.fields import TOP_LEVEL, all_fields
-from gradatlas.service.store.gateway import Store, aware, utcnow
-from gradatlas.service.store.rows import experiment_row, new_id, tag_rows
-from gradatlas.service.store.tables import ExperimentRow, SweepRow
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.sweeps import StoredSweep, insert_sweep, read_sweep, recent_sweep_ids
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
 
 MAX_POINTS = 1000
 
@@ -152,20 +151,13 @@ def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings
             details = [{**d, "loc": ["points", index, *d.get("loc", [])]} for d in exc.details]
             raise type(exc)(f"point {index} ({_describe(values)}) is not valid: {exc.message}", details) from exc
         specs.append(spec)
-    sweep_id, now = new_id(), utcnow()
-    rows = []
-    with store.session() as session:
-        session.add(SweepRow(id=sweep_id, name=request.name, owner=owner, base=request.base, axes=axes,
-                             definition=request.model_dump(mode="json"), n_points=len(specs), created_at=now))
-        session.flush()
-        for index, spec in enumerate(specs):
-            if not spec.name:
-                spec = spec.model_copy(update={"name": f"{request.name or 'sweep'}[{index}]"})
-            row = experiment_row(spec, owner, queue_for(spec, settings), sweep_id=sweep_id, sweep_index=index)
-            session.add(row)
-            session.add_all(tag_rows(row.id, row.tags))
-            rows.append((row.id, row.queue, spec))
-    publish_points(rows, store, enqueue)
+    named = [spec if spec.name else spec.model_copy(update={"name": f"{request.name or 'sweep'}[{index}]"})
+             for index, spec in enumerate(specs)]
+    queued = [(spec, queue_for(spec, settings)) for spec in named]
+    sweep_id, ids = insert_sweep(store, name=request.name, owner=owner, base=request.base, axes=axes,
+                                 definition=request.model_dump(mode="json"), points=queued)
+    publish_points([(experiment_id, queue, spec) for experiment_id, (spec, queue) in zip(ids, queued, strict=True)],
+                   store, enqueue)
     found = get_sweep(store, sweep_id)
     assert found is not None
     return found
@@ -177,45 +169,33 @@ def _describe(values: dict[str, Any]) -> str:
 
 def publish_points(rows: list[tuple[str, str, Any]], store: Store, enqueue: Enqueue) -> None:
     """Publish after the commit; a batch task where the enqueue offers one.
-    A failure leaves rows `queued` for the sweeper, which runs them one by one."""
+    A group the broker refuses stays `queued` for recovery, which runs its
+    points one by one."""
     queue_of = {experiment_id: queue for experiment_id, queue, _ in rows}
+    batch = getattr(enqueue, "batch", None)
     for group in group_for_batches([(experiment_id, spec) for experiment_id, _, spec in rows]):
-        batch = getattr(enqueue, "batch", None)
-        try:
-            if batch is not None and len(group) > 1:
-                batch(group, queue_of[group[0]])
-            else:
-                for experiment_id in group:
-                    enqueue(experiment_id, queue_of[experiment_id])
-        except Exception:  # the broker is down: the sweeper publishes them later
-            continue
-        for experiment_id in group:
-            store.mark_published(experiment_id)
+        if batch is not None and len(group) > 1:
+            publish_or_leave_queued(partial(batch, group, queue_of[group[0]]), group, store)
+        else:
+            publish_or_leave_queued(partial(_each, enqueue, group, queue_of), group, store)
 
 
-def _counts(store: Store, sweep_id: str) -> dict[str, int]:
-    with store.session() as session:
-        rows = session.execute(select(ExperimentRow.status, func.count()).where(ExperimentRow.sweep_id == sweep_id)
-                               .group_by(ExperimentRow.status)).all()
-    return {status: int(n) for status, n in rows}
+def _each(enqueue: Enqueue, experiment_ids: list[str], queue_of: dict[str, str]) -> None:
+    for experiment_id in experiment_ids:
+        enqueue(experiment_id, queue_of[experiment_id])
 
 
 def get_sweep(store: Store, sweep_id: str, with_table: bool = True) -> Sweep | None:
-    with store.session() as session:
-        sweep = session.get(SweepRow, sweep_id)
-        if sweep is None:
-            return None
-        table = None
-        if with_table:
-            found = session.execute(
-                select(ExperimentRow.id, ExperimentRow.sweep_index, ExperimentRow.status, ExperimentRow.spec, ExperimentRow.summary)
-                .where(ExperimentRow.sweep_id == sweep_id).order_by(ExperimentRow.sweep_index)).all()
-            table = [SweepRowOut(index=r.sweep_index, experiment_id=r.id, status=r.status, summary=r.summary,
-                                 values={axis: _get(r.spec, axis) for axis in sweep.axes}) for r in found]
-        out = Sweep(id=sweep.id, name=sweep.name, owner=sweep.owner, axes=sweep.axes, n_points=sweep.n_points,
-                    created_at=aware(sweep.created_at), counts={}, table=table)
-    out.counts = _counts(store, sweep_id)
-    return out
+    stored = read_sweep(store, sweep_id, with_points=with_table)
+    return None if stored is None else _to_sweep(stored)
+
+
+def _to_sweep(stored: StoredSweep) -> Sweep:
+    table = None if stored.points is None else [
+        SweepRowOut(index=point.index, experiment_id=point.experiment_id, status=point.status, summary=point.summary,
+                    values={axis: _get(point.spec, axis) for axis in stored.axes}) for point in stored.points]
+    return Sweep(id=stored.id, name=stored.name, owner=stored.owner, axes=stored.axes, n_points=stored.n_points,
+                 created_at=stored.created_at, counts=stored.counts, table=table)
 
 
 def _get(document: dict[str, Any], path: str) -> Any:
@@ -226,6 +206,5 @@ def _get(document: dict[str, Any], path: str) -> Any:
 
 
 def list_sweeps(store: Store, limit: int = 50) -> list[Sweep]:
-    with store.session() as session:
-        ids = session.scalars(select(SweepRow.id).order_by(SweepRow.created_at.desc(), SweepRow.id.desc()).limit(limit)).all()
-    return [sweep for sweep in (get_sweep(store, sweep_id, with_table=False) for sweep_id in ids) if sweep is not None]
+    return [sweep for sweep in (get_sweep(store, sweep_id, with_table=False) for sweep_id in recent_sweep_ids(store, limit))
+            if sweep is not None]

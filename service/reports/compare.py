@@ -16,12 +16,13 @@ import numpy as np
 from gradatlas.service.contracts import profile_codec
 from gradatlas.service.contracts.resources import Experiment
 from gradatlas.service.reports.differences import spec_differences
+from gradatlas.service.store.columns import SUMMARY_COLUMNS
 from gradatlas.service.store.gateway import Store
 from pydantic import BaseModel, Field
 
 MAX_COMPARE = 10
-SUMMARY_FIELDS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final", "layer_gain_init",
-                  "theory_gain", "final_loss", "final_accuracy", "first_nonfinite")
+# the summary's hot fields, and two that only the comparison shows
+SUMMARY_FIELDS = (*SUMMARY_COLUMNS, "theory_gain", "first_nonfinite")
 
 
 class CannotAlign(ValueError):

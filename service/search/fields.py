@@ -6,6 +6,10 @@ spec models themselves (a new spec field is queryable the day it is added);
 hot fields read a denormalised, indexed column, the rest the JSON document
 through SQLAlchemy's JSON path operators, which compile to `JSON_EXTRACT`
 on SQLite and `#>>` on PostgreSQL. Nothing outside this table can be named.
+
+This module and the store package are the only ones that name tables
+(service/store/__init__.py says why): the whitelist maps each field to its
+column; the store runs the query.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from gradatlas.service.contracts.spec import ExperimentSpec
-from gradatlas.service.store.tables import ExperimentRow
+from gradatlas.service.store.columns import HOT_SPEC, SUMMARY_COLUMNS
+from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, exists
 
 Kind = Literal["str", "int", "float", "bool", "datetime", "tags"]
 
@@ -42,6 +47,12 @@ class Field:
         return cast[self.kind]()  # type: ignore[no-any-return]
 
 
+def tagged(tag: str) -> ColumnElement[bool]:
+    """`tags CONTAINS tag`: an indexed EXISTS on the tags table, the same SQL on
+    SQLite and PostgreSQL."""
+    return exists().where(ExperimentTagRow.experiment_id == ExperimentRow.id, ExperimentTagRow.tag == tag)
+
+
 TOP_LEVEL = {
     "id": Field("id", "str", "id", nullable=False), "name": Field("name", "str", "name", nullable=False),
     "owner": Field("owner", "str", "owner", nullable=False), "status": Field("status", "str", "status", nullable=False),
@@ -52,12 +63,6 @@ TOP_LEVEL = {
     "started_at": Field("started_at", "datetime", "started_at"),
     "finished_at": Field("finished_at", "datetime", "finished_at"),
 }
-# spec path -> denormalised column (kept equal by the store on every write)
-HOT_SPEC = {"model.arch": "arch", "model.depth": "depth", "model.width": "width", "model.activation": "activation",
-            "model.init.scheme": "init_scheme", "model.init.weight_var": "weight_var", "data.name": "data_name",
-            "training.optimizer": "optimizer", "training.lr": "lr"}
-HOT_SUMMARY = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final",
-               "layer_gain_init", "final_loss", "final_accuracy")
 COLD_SUMMARY: dict[str, Kind] = {"theory_gain": "float", "note": "str", "first_nonfinite.step": "int",
                                  "first_nonfinite.layer": "int", "first_nonfinite.metric": "str"}
 # spec fields that the resource shows at top level (name, tags, notes) are queried there
@@ -97,7 +102,7 @@ def _spec_fields(model: type[BaseModel], prefix: tuple[str, ...]) -> dict[str, F
 def all_fields() -> dict[str, Field]:
     fields = dict(TOP_LEVEL)
     fields.update(_spec_fields(ExperimentSpec, ()))
-    for name in HOT_SUMMARY:
+    for name in SUMMARY_COLUMNS:
         fields[f"summary.{name}"] = Field(f"summary.{name}", "str" if name == "verdict" else "float", column=name)
     for name, kind in COLD_SUMMARY.items():
         fields[f"summary.{name}"] = Field(f"summary.{name}", kind, json=("summary", tuple(name.split("."))))

@@ -1,6 +1,6 @@
 """History queries: a parsed filter and order_by become SQLAlchemy
-expressions over the whitelist of `service.fields`, and the result is
-keyset-paged on the sort values themselves.
+expressions over the whitelist of `search/fields.py`, the Store runs them,
+and the result is keyset-paged on the sort values themselves.
 
 Why keyset (and not OFFSET): a page token carries the last row's sort values
 and id, so the next page starts exactly after it however many rows were
@@ -13,21 +13,19 @@ the same reason. Values are always bound parameters: a filter cannot become SQL.
 
 from __future__ import annotations
 
-import base64
-import json
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.resources import ExperimentPage
-from gradatlas.service.search.fields import Field, all_fields
+from gradatlas.service.search import page_tokens
+from gradatlas.service.search.fields import Field, all_fields, tagged
+from gradatlas.service.search.page_tokens import bad_page_token
 from gradatlas.service.search.query import BoolOp, Cond, Node, Not, OrderKey, QuerySyntaxError, parse_filter, parse_order_by
-from gradatlas.service.store.gateway import aware
-from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
+from gradatlas.service.store.gateway import Store
+from sqlalchemy import ColumnElement, and_, false, not_, or_
 
 DEFAULT_ORDER = "created_at desc"
 COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -90,7 +88,7 @@ def _condition(cond: Cond, dialect: str) -> ColumnElement[bool]:
         if field.kind != "tags" or cond.op != "contains":
             raise QuerySyntaxError(cond.position, "CONTAINS with tags (tags CONTAINS 'x')", f"{cond.field} {cond.op}")
         tag = _coerce(field, cond.value, cond.value_position)
-        return exists().where(ExperimentTagRow.experiment_id == ExperimentRow.id, ExperimentTagRow.tag == tag)
+        return tagged(tag)
     expression = field.expression()
     op = cond.op
     if op in ("is_null", "not_null"):
@@ -127,8 +125,8 @@ def sort_keys(order_by: str, dialect: str) -> list[SortKey]:
         nullable = field.nullable and field.column not in NOT_NULL_COLUMNS
         out.append(SortKey(field, key.descending, expression, nullable))
     if "id" not in seen:  # the tie-breaker that makes the order total
-        id_column: ColumnElement[Any] = ExperimentRow.id  # type: ignore[assignment]
-        out.append(SortKey(all_fields()["id"], out[-1].descending, _text(id_column, dialect), False))
+        id_field = all_fields()["id"]
+        out.append(SortKey(id_field, out[-1].descending, _text(id_field.expression(), dialect), False))
     return out
 
 
@@ -159,54 +157,37 @@ def _signature(keys: list[SortKey]) -> str:
     return ",".join(f"{key.field.name} {'desc' if key.descending else 'asc'}" for key in keys)
 
 
-def encode_token(keys: list[SortKey], values: list[Any]) -> str:
+def encode_token(keys: list[SortKey], values: list[Any], pepper: str) -> str:
     encoded = [{"t": value.isoformat()} if isinstance(value, datetime) else value for value in values]
-    raw = json.dumps({"o": _signature(keys), "v": encoded}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return page_tokens.encode({"o": _signature(keys), "v": encoded}, pepper)
 
 
-def decode_token(token: str, keys: list[SortKey]) -> list[Any]:
+def decode_token(token: str, keys: list[SortKey], pepper: str) -> list[Any]:
+    body = page_tokens.decode(token, pepper)
     try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         values = [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in body["v"]]
         signature = body["o"]
-    except Exception as exc:  # any garbage is the client's error, not ours
-        raise bad_page_token("page_token is not a token this service issued") from exc
+    except Exception as exc:  # signed by us, so only a token of an older format lands here
+        raise bad_page_token(page_tokens.NOT_OURS) from exc
     if signature != _signature(keys) or len(values) != len(keys):
         raise bad_page_token("page_token was issued for another order_by; start again without it")
     return [value.astimezone(UTC) if isinstance(value, datetime) else value for value in values]
 
 
-def bad_page_token(reason: str) -> InvalidInput:
-    return InvalidInput(reason, [{"loc": ["query", "page_token"], "msg": reason}])
-
-
-def _sort_value(value: Any) -> Any:
-    return aware(value) if isinstance(value, datetime) else value
-
-
-def query_experiments(store: Any, filter_text: str = "", order_by: str = "", limit: int = 50,
-                      page_token: str | None = None) -> ExperimentPage:
+def query_experiments(store: Store, filter_text: str = "", order_by: str = "", limit: int = 50,
+                      page_token: str | None = None, *, pepper: str) -> ExperimentPage:
     """One page of history. Raises QuerySyntaxError (bad filter or order_by)
-    or InvalidInput (bad token); reads only the experiments table."""
-    from gradatlas.service.store.gateway import _to_experiment  # the store's one row → resource mapping
-
+    or InvalidInput (a page token not signed with `pepper`, or issued for
+    another order); reads only the experiments table (and tags)."""
     dialect = store.engine.dialect.name
     condition = _in_source("filter", lambda: filter_condition(filter_text, dialect))
     keys = _in_source("order_by", lambda: sort_keys(order_by, dialect))
-    query = select(ExperimentRow, *(key.expression for key in keys))
-    if condition is not None:
-        query = query.where(condition)
+    where = [] if condition is None else [condition]
     if page_token:
-        query = query.where(_after(keys, decode_token(page_token, keys)))
-    query = query.order_by(*(_ordering(key) for key in keys)).limit(limit + 1)
-    with store.session() as session:
-        rows = session.execute(query).all()
-        items = [_to_experiment(row[0]) for row in rows[:limit]]
-    next_token = None
-    if len(rows) > limit:
-        next_token = encode_token(keys, [_sort_value(v) for v in rows[limit - 1][1:]])
-    return ExperimentPage(items=items, next_page_token=next_token)
+        where.append(_after(keys, decode_token(page_token, keys, pepper)))
+    found = store.select_experiments(where, [_ordering(key) for key in keys], [key.expression for key in keys], limit + 1)
+    next_token = encode_token(keys, found[limit - 1][1], pepper) if len(found) > limit else None
+    return ExperimentPage(items=[experiment for experiment, _ in found[:limit]], next_page_token=next_token)
 
 
 T = TypeVar("T")

@@ -1,17 +1,18 @@
-"""The store: every read and write of experiments and profiles.
+"""The Store: the experiment lifecycle (submit, claim, heartbeat, complete,
+cancel, recover) and the reads of experiments and profiles.
 
 Each lifecycle transition is one guarded UPDATE (compare-and-set on `status`
 and, for a worker, on its `lease`), so duplicate deliveries, lost workers and
-the sweeper can race freely without a job running twice in effect or a
-terminal state ever changing. Returns pydantic models, never ORM rows.
+the recovery task can race freely without a job running twice in effect or a
+terminal state ever changing. Returns pydantic models, never ORM rows. The
+other tables' reads and writes live beside it in this package (see
+store/__init__.py).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -21,35 +22,21 @@ from gradatlas.service.contracts.resources import (
     TERMINAL,
     Claim,
     Experiment,
-    ExperimentPage,
     Heartbeat,
     Profile,
-    Progress,
-    SweepReport,
+    RecoveryReport,
 )
 from gradatlas.service.contracts.spec import ExperimentSpec
-from gradatlas.service.store.rows import experiment_row, tag_rows
+from gradatlas.service.store.columns import summary_values
+from gradatlas.service.store.rows import aware, experiment_row, tag_rows, to_experiment, utcnow, write_profile
 from gradatlas.service.store.session import make_engine, managed_session_maker
 from gradatlas.service.store.tables import ExperimentRow, ProfileArrayRow, ProfileRow
-from sqlalchemy import Engine, and_, delete, or_, select, text, update
-from sqlalchemy.orm import Session
-
-SUMMARY_COLUMNS = ("verdict", "signal_ratio_init", "grad_ratio_init", "grad_ratio_final",
-                   "layer_gain_init", "final_loss", "final_accuracy")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+from sqlalchemy import ColumnElement, Engine, or_, select, text, update
 
 
 class Store:
+    """The experiments and profiles of one database (an engine and its managed sessions)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.session = managed_session_maker(engine)
@@ -62,7 +49,7 @@ class Store:
         with self.session() as session:
             session.execute(text("SELECT 1"))
 
-    # --- submit, read, list -------------------------------------------------
+    # --- submit and read ----------------------------------------------------
 
     def create_experiment(self, spec: ExperimentSpec, owner: str, queue: str) -> Experiment:
         row = experiment_row(spec, owner, queue)
@@ -70,12 +57,12 @@ class Store:
             session.add(row)
             session.add_all(tag_rows(row.id, row.tags))
             session.flush()
-            return _to_experiment(row)
+            return to_experiment(row)
 
     def mark_published(self, experiment_id: str) -> None:
-        """A hint for the sweeper, not a guarantee: on PostgreSQL its commit does
+        """A hint for recovery, not a guarantee: on PostgreSQL its commit does
         not wait for the disk (a third of a submit's time under load). If a
-        crash loses it, the sweeper publishes the job again, and a duplicate
+        crash loses it, recovery publishes the job again, and a duplicate
         delivery finds nothing to claim."""
         with self.session() as session:
             if self.engine.dialect.name == "postgresql":
@@ -89,22 +76,17 @@ class Store:
     def get_experiment(self, experiment_id: str) -> Experiment | None:
         with self.session() as session:
             row = session.get(ExperimentRow, experiment_id)
-            return _to_experiment(row) if row else None
+            return to_experiment(row) if row else None
 
-    def list_experiments(self, limit: int = 50, page_token: str | None = None) -> ExperimentPage:
-        """Newest first, keyset-paged on (created_at, id): stable under inserts."""
-        query = select(ExperimentRow).order_by(ExperimentRow.created_at.desc(), ExperimentRow.id.desc())
-        if page_token:
-            created_at, last_id = decode_page_token(page_token)
-            query = query.where(or_(
-                ExperimentRow.created_at < created_at,
-                and_(ExperimentRow.created_at == created_at, ExperimentRow.id < last_id),
-            ))
+    def select_experiments(self, where: list[ColumnElement[bool]], order_by: list[Any],
+                           sort_values: list[ColumnElement[Any]], limit: int) -> list[tuple[Experiment, list[Any]]]:
+        """Run a history query that search/history.py compiled: up to `limit`
+        experiments matching `where`, in `order_by`, each with its values of
+        `sort_values` (the keyset its page token continues from)."""
+        query = select(ExperimentRow, *sort_values).where(*where).order_by(*order_by).limit(limit)
         with self.session() as session:
-            rows = session.scalars(query.limit(limit + 1)).all()
-            items = [_to_experiment(row) for row in rows[:limit]]
-        next_token = encode_page_token(rows[limit - 1]) if len(rows) > limit else None
-        return ExperimentPage(items=items, next_page_token=next_token)
+            return [(to_experiment(row[0]), [_aware_value(value) for value in row[1:]])
+                    for row in session.execute(query).all()]
 
     def get_profile_arrays(self, experiment_id: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, np.ndarray]] | None:
         with self.session() as session:
@@ -151,7 +133,7 @@ class Store:
                 return None
             if row.status in ("succeeded", "failed"):
                 raise Conflict(f"experiment already {row.status}")
-            return _to_experiment(row)
+            return to_experiment(row)
 
     # --- the worker's side --------------------------------------------------
 
@@ -191,13 +173,13 @@ class Store:
             values: dict[str, Any] = {
                 "status": "succeeded", "summary": summary, "environment": environment,
                 "finished_at": utcnow(), "lease": None, "progress_step": profile["total_steps"],
-                **{column: summary.get(column) for column in SUMMARY_COLUMNS},
+                **summary_values(summary),
             }
             result = session.execute(update(ExperimentRow).where(*_held(claim)).values(**values))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 session.rollback()
                 return False
-            _write_profile(session, claim.experiment_id, profile)
+            write_profile(session, claim.experiment_id, profile)
             return True
 
     def finish(self, claim: Claim, status: str, reason: str, error: str | None = None) -> bool:
@@ -210,13 +192,13 @@ class Store:
             )
             return result.rowcount == 1  # type: ignore[attr-defined]
 
-    # --- the sweeper ----------------------------------------------------------
+    # --- recovery of lost work ------------------------------------------------
 
-    def sweep(self, requeue_after_s: float, stale_after_s: float, max_attempts: int) -> SweepReport:
+    def recover(self, requeue_after_s: float, stale_after_s: float, max_attempts: int) -> RecoveryReport:
         """Re-publish queued jobs whose message may be lost; return running jobs
         whose worker stopped heartbeating to the queue (or fail them after
         `max_attempts`). Every change is a compare-and-set on the row it saw."""
-        now, report = utcnow(), SweepReport()
+        now, report = utcnow(), RecoveryReport()
         publish_before = now - timedelta(seconds=requeue_after_s)
         stale_before = now - timedelta(seconds=stale_after_s)
         with self.session() as session:
@@ -226,7 +208,7 @@ class Store:
                 .where(ExperimentRow.status == "running", ExperimentRow.heartbeat_at < stale_before)
             ).all()
         for experiment_id, lease, attempt, cancel, queue in stale:
-            outcome = _recover(self, experiment_id, lease, attempt, cancel, max_attempts, stale_before)
+            outcome = _recover_one(self, experiment_id, lease, attempt, cancel, max_attempts, stale_before)
             if outcome == "queued":
                 report.requeued.append(experiment_id)
                 report.republish.append((experiment_id, queue))
@@ -248,8 +230,8 @@ def _held(claim: Claim) -> tuple[Any, ...]:
             ExperimentRow.status == "running")
 
 
-def _recover(store: Store, experiment_id: str, lease: str | None, attempt: int, cancel: bool,
-             max_attempts: int, stale_before: datetime) -> str | None:
+def _recover_one(store: Store, experiment_id: str, lease: str | None, attempt: int, cancel: bool,
+                 max_attempts: int, stale_before: datetime) -> str | None:
     if cancel:
         values: dict[str, Any] = {"status": "cancelled", "reason": "cancelled", "finished_at": utcnow()}
     elif attempt >= max_attempts:
@@ -267,42 +249,8 @@ def _recover(store: Store, experiment_id: str, lease: str | None, attempt: int, 
         return str(values["status"]) if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-def _write_profile(session: Session, experiment_id: str, profile: dict[str, Any]) -> None:
-    session.execute(delete(ProfileArrayRow).where(ProfileArrayRow.experiment_id == experiment_id))
-    session.execute(delete(ProfileRow).where(ProfileRow.experiment_id == experiment_id))
-    session.add(ProfileRow(experiment_id=experiment_id, layers=profile["layers"], theory=profile.get("theory")))
-    arrays = {"steps": profile["steps"], "loss": profile["loss"], "accuracy": profile["accuracy"],
-              **{f"metric.{name}": values for name, values in profile["metrics"].items()}}
-    for name, values in arrays.items():
-        dtype, shape, data = profile_codec.encode(values, exact=name in ("loss", "accuracy"))
-        session.add(ProfileArrayRow(experiment_id=experiment_id, name=name, dtype=dtype, shape=shape, data=data))
-
-
-def _to_experiment(row: ExperimentRow) -> Experiment:
-    return Experiment(
-        id=row.id, name=row.name, tags=row.tags, notes=row.notes, owner=row.owner, source=row.source,
-        status=row.status,  # type: ignore[arg-type]
-        reason=row.reason, error=row.error, attempt=row.attempt, cancel_requested=row.cancel_requested,
-        progress=Progress(step=row.progress_step, total=row.progress_total),
-        spec=row.spec, summary=row.summary, environment=row.environment,
-        created_at=aware(row.created_at), started_at=aware(row.started_at),  # type: ignore[arg-type]
-        finished_at=aware(row.finished_at),
-    )
-
-
-def encode_page_token(row: ExperimentRow) -> str:
-    raw = json.dumps([aware(row.created_at).isoformat(), row.id])  # type: ignore[union-attr]
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> tuple[datetime, str]:
-    """Raises ValueError on a token this service did not make."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created_at, last_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(last_id)
-    except Exception as exc:  # any garbage is the client's error, not ours
-        raise ValueError("page_token is not a token this service issued") from exc
+def _aware_value(value: Any) -> Any:
+    return aware(value) if isinstance(value, datetime) else value
 
 
 __all__ = ["Store", "Conflict", "TERMINAL", "utcnow"]

@@ -1,7 +1,7 @@
 """Edits of the history: rename, retag, annotate, delete, and profiles
 imported from users' own training loops.
 
-Kept beside the store rather than inside it so the lifecycle code stays
+Kept beside the Store rather than inside it so the lifecycle code stays
 small; every write here goes through the store's managed session and keeps
 the tags table equal to the JSON copy the resource shows.
 """
@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from gradatlas.service.contracts.resources import Experiment
-from gradatlas.service.store.gateway import SUMMARY_COLUMNS, Store, _to_experiment, _write_profile, utcnow
-from gradatlas.service.store.rows import new_id, tag_rows
+from gradatlas.service.store.columns import summary_values
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.rows import new_row, tag_rows, to_experiment, utcnow, write_profile
 from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 
 class ExperimentPatch(BaseModel):
@@ -46,7 +47,7 @@ def update_experiment(store: Store, experiment_id: str, patch: ExperimentPatch) 
             session.execute(delete(ExperimentTagRow).where(ExperimentTagRow.experiment_id == experiment_id))
             session.add_all(tag_rows(experiment_id, changes["tags"]))
         session.flush()
-        return _to_experiment(row)
+        return to_experiment(row)
 
 
 def delete_experiment(store: Store, experiment_id: str) -> bool:
@@ -59,25 +60,17 @@ def delete_experiment(store: Store, experiment_id: str) -> bool:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def has_profile(store: Store, experiment_id: str) -> bool:
-    with store.session() as session:
-        return session.scalar(select(ProfileRow.experiment_id).where(ProfileRow.experiment_id == experiment_id)) is not None
-
-
 def store_import(store: Store, owner: str, spec: dict[str, Any], hot: dict[str, Any], name: str, tags: list[str],
                  notes: str, profile: dict[str, Any], summary: dict[str, Any], environment: dict[str, Any]) -> Experiment:
     """A profile recorded elsewhere becomes a `succeeded` experiment with
     source `import`: the same row, columns and profile tables as a run."""
     now, total = utcnow(), int(profile["steps"][-1]) + 1 if profile["steps"] else 0
-    row = ExperimentRow(
-        id=new_id(), name=name, tags=list(tags), notes=notes, owner=owner, source="import", queue="none",
-        status="succeeded", attempt=0, spec=spec, summary=summary, environment=environment,
-        progress_step=total, progress_total=total, created_at=now, started_at=now, finished_at=now,
-        **hot, **{column: summary.get(column) for column in SUMMARY_COLUMNS},
-    )
+    row = new_row(spec, hot, owner=owner, queue="none", name=name, tags=tags, notes=notes, source="import",
+                  status="succeeded", summary=summary, environment=environment, progress_step=total,
+                  progress_total=total, created_at=now, started_at=now, finished_at=now, **summary_values(summary))
     with store.session() as session:
         session.add(row)
         session.add_all(tag_rows(row.id, row.tags))
         session.flush()
-        _write_profile(session, row.id, profile)
-        return _to_experiment(row)
+        write_profile(session, row.id, profile)
+        return to_experiment(row)

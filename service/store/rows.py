@@ -1,6 +1,6 @@
-"""New experiment rows: the spec's hot fields copied into their indexed
-columns and its tags into the tags table, in one place for every writer
-(submit, sweeps), so a history query sees every row the same way."""
+"""Rows and resources: every new experiment row is built here (submit,
+sweeps and imports alike, so the hot columns and the tags table always match
+the stored spec and summary), and every row becomes a resource here."""
 
 from __future__ import annotations
 
@@ -8,27 +8,71 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from gradatlas.service.contracts import profile_codec
+from gradatlas.service.contracts.resources import Experiment, Progress
 from gradatlas.service.contracts.spec import ExperimentSpec
-from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow
+from gradatlas.service.store.columns import hot_values
+from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 
 def new_id() -> str:
     return secrets.token_hex(12)
 
 
-def experiment_row(spec: ExperimentSpec, owner: str, queue: str, **extra: Any) -> ExperimentRow:
-    """A new `queued` row with the spec's hot fields copied into their columns."""
-    model, training = spec.model, spec.training
-    return ExperimentRow(
-        id=new_id(), name=spec.name, tags=list(spec.tags), notes=spec.notes, owner=owner,
-        queue=queue, status="queued", attempt=0, spec=spec.model_dump(mode="json"),
-        progress_step=0, progress_total=spec.training.steps, created_at=datetime.now(UTC),
-        arch=model.arch, depth=model.depth, width=model.width,
-        activation=model.activation, init_scheme=model.init.scheme,
-        data_name=spec.data.name, optimizer=training.optimizer, lr=training.lr, weight_var=model.init.weight_var,
-        **extra,
-    )
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def new_row(document: dict[str, Any], hot: dict[str, Any], *, owner: str, queue: str, name: str, tags: list[str],
+            notes: str, **values: Any) -> ExperimentRow:
+    """A new row storing `document` as its spec and `hot` in the indexed
+    columns; `values` set (or override) any other column."""
+    defaults: dict[str, Any] = {"id": new_id(), "status": "queued", "attempt": 0, "progress_step": 0,
+                                "created_at": utcnow()}
+    return ExperimentRow(**{**defaults, **values}, name=name, tags=list(tags), notes=notes, owner=owner,
+                         queue=queue, spec=document, **hot)
+
+
+def experiment_row(spec: ExperimentSpec, owner: str, queue: str, **values: Any) -> ExperimentRow:
+    """A new `queued` row for a validated spec."""
+    return new_row(spec.model_dump(mode="json"), hot_values(spec), owner=owner, queue=queue, name=spec.name,
+                   tags=list(spec.tags), notes=spec.notes, progress_total=spec.training.steps, **values)
 
 
 def tag_rows(experiment_id: str, tags: list[str]) -> list[ExperimentTagRow]:
     return [ExperimentTagRow(experiment_id=experiment_id, tag=tag) for tag in sorted(set(tags))]
+
+
+def write_profile(session: Session, experiment_id: str, profile: dict[str, Any]) -> None:
+    """Replace the experiment's profile: layers and theory in one row, each
+    array (steps, loss, accuracy, every metric) in its own."""
+    session.execute(delete(ProfileArrayRow).where(ProfileArrayRow.experiment_id == experiment_id))
+    session.execute(delete(ProfileRow).where(ProfileRow.experiment_id == experiment_id))
+    session.add(ProfileRow(experiment_id=experiment_id, layers=profile["layers"], theory=profile.get("theory")))
+    arrays = {"steps": profile["steps"], "loss": profile["loss"], "accuracy": profile["accuracy"],
+              **{f"metric.{name}": values for name, values in profile["metrics"].items()}}
+    for name, values in arrays.items():
+        dtype, shape, data = profile_codec.encode(values, exact=name in ("loss", "accuracy"))
+        session.add(ProfileArrayRow(experiment_id=experiment_id, name=name, dtype=dtype, shape=shape, data=data))
+
+
+def to_experiment(row: ExperimentRow) -> Experiment:
+    """The resource docs/api.md shows for a row (never the ORM object itself)."""
+    return Experiment(
+        id=row.id, name=row.name, tags=row.tags, notes=row.notes, owner=row.owner, source=row.source,
+        status=row.status,  # type: ignore[arg-type]
+        reason=row.reason, error=row.error, attempt=row.attempt, cancel_requested=row.cancel_requested,
+        progress=Progress(step=row.progress_step, total=row.progress_total),
+        spec=row.spec, summary=row.summary, environment=row.environment,
+        created_at=aware(row.created_at), started_at=aware(row.started_at),  # type: ignore[arg-type]
+        finished_at=aware(row.finished_at),
+    )

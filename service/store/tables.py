@@ -61,7 +61,9 @@ class ExperimentRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    # Denormalised, indexed copies for history queries.
+    # Copies of the hot spec and summary fields (store/columns.py lists them;
+    # rows.py fills them on every write), so a history query filters and sorts
+    # on indexed columns. The summary's are NULL until a run succeeds.
     arch: Mapped[str] = mapped_column(String(16), index=True)
     depth: Mapped[int] = mapped_column(Integer, index=True)
     width: Mapped[int] = mapped_column(Integer)
@@ -71,8 +73,8 @@ class ExperimentRow(Base):
     signal_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
     grad_ratio_init: Mapped[float | None] = mapped_column(Float, nullable=True)
     grad_ratio_final: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # Team history: more hot spec and summary fields, and the sweep
-    # a row belongs to (its point index orders a sweep's table).
+    # Added by migration 0002 (and backfilled from the JSON there). Nullable:
+    # an import without a spec has no data set, optimizer or rates.
     data_name: Mapped[str | None] = mapped_column(String(16), nullable=True)
     optimizer: Mapped[str | None] = mapped_column(String(16), nullable=True)
     lr: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -80,6 +82,7 @@ class ExperimentRow(Base):
     layer_gain_init: Mapped[float | None] = mapped_column(Float, nullable=True)
     final_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     final_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The sweep a row is a point of, and the point's index (the order of the sweep's table).
     sweep_id: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("sweeps.id", ondelete="SET NULL", name="fk_experiments_sweep_id"), nullable=True
     )

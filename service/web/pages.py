@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from flask import Response, current_app, redirect, render_template, request, session, url_for
-from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal
+from gradatlas.service.api.context import services
 from gradatlas.service.api.errors import status_of
 from gradatlas.service.api.requests import found_experiment, parse_limit
 from gradatlas.service.contracts.errors import DomainError
@@ -21,7 +21,7 @@ from gradatlas.service.jobs.submit import submit
 from gradatlas.service.reports.differences import as_json, spec_differences
 from gradatlas.service.science.explain import explain, sci
 from gradatlas.service.search.history import query_experiments
-from gradatlas.service.web import blueprint, check_csrf, error_page, signed_in
+from gradatlas.service.web.blueprint import blueprint, check_csrf, error_page, signed_in
 from werkzeug.wrappers import Response as BaseResponse
 
 ACTIVE = ("queued", "running")
@@ -87,8 +87,9 @@ def experiments() -> str:
     args = {key: request.args[key] for key in ("filter", "order_by", "page_token", "limit") if request.args.get(key)}
     args.setdefault("limit", "25")
     try:
-        page = _dump(query_experiments(services().store, args.get("filter", ""), args.get("order_by", ""),
-                                       parse_limit(args["limit"]), args.get("page_token")))
+        s = services()
+        page = _dump(query_experiments(s.store, args.get("filter", ""), args.get("order_by", ""),
+                                       parse_limit(args["limit"]), args.get("page_token"), pepper=s.settings.resolved_pepper()))
         error = None
     except DomainError as exc:  # a bad filter, order_by, limit or page token: shown above the empty table
         page, error = {"items": [], "next_page_token": None}, exc.message

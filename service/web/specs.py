@@ -15,10 +15,3 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
         target = target.setdefault(key, {})
     target[last] = value
 
-
-def get_path(source: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        if not isinstance(source, dict) or key not in source:
-            return None
-        source = source[key]
-    return source

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
-from gradatlas.service.api import services
 from gradatlas.service.api.auth import principal
+from gradatlas.service.api.context import services
 from gradatlas.service.contracts.errors import DomainError
 from gradatlas.service.contracts.spec import ExperimentSpec, apply_merge_patch
 from gradatlas.service.jobs.submit import submit as submit_experiment
 from gradatlas.service.reports.differences import flatten
-from gradatlas.service.web import blueprint, signed_in
+from gradatlas.service.web.blueprint import blueprint, signed_in
 from gradatlas.service.web.specs import set_path
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -47,9 +47,7 @@ FIELDS: tuple[Field, ...] = (
     Field("model.width", "Width", "int", help="units per layer"),
     Field("model.activation", "Activation", "choice", _choices("activation", "model")),
     Field("model.norm", "Normalisation", "choice", _choices("norm", "model")),
-    Field("model.init.scheme", "Init scheme", "choice", ("default", "normal", "uniform", "glorot_standard", "xavier_normal",
-                                                       "xavier_uniform", "kaiming_normal", "kaiming_uniform", "orthogonal",
-                                                       "lecun_normal")),
+    Field("model.init.scheme", "Init scheme", "choice", _choices("scheme", "model", "init")),
     Field("model.init.weight_var", "Weight variance σ_w²", "float", help="normal/uniform: W ~ N(0, σ_w²/fan_in)"),
     Field("model.init.bias_mean", "Bias mean", "float", help="negative kills ReLU units"),
     Field("model.init.bias_var", "Bias variance σ_b²", "float"),

@@ -88,12 +88,12 @@ def test_cancel_while_running_stops_it_without_a_profile(store, enqueue, worker_
     assert store.get_profile(experiment_id) is None
 
 
-def test_the_sweeper_publishes_a_job_whose_message_was_lost(store, settings, tmp_path: Path):
+def test_recovery_publishes_a_job_whose_message_was_lost(store, settings, tmp_path: Path):
     experiment = store.create_experiment(ExperimentSpec.model_validate(SMALL), "alice", "cpu")  # never published
     env = service_env(settings.home, settings.database_url, settings.broker_url,
                       sweep_interval_s=0.5, requeue_after_s=1, heartbeat_interval_s=0.5)
     with worker_process(env, tmp_path / "worker.log", beat=True):
-        done = wait_for(lambda: _terminal(store, experiment.id), timeout=120, what="the sweeper to publish it")
+        done = wait_for(lambda: _terminal(store, experiment.id), timeout=120, what="recovery to publish it")
     assert done.status == "succeeded" and done.attempt == 1
     from gradatlas.service.api import create_app
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from gradatlas.service.contracts.queue import CeleryEnqueue
 from gradatlas.service.contracts.settings import Settings
-from gradatlas.service.contracts.spec import ARCH_DATA, Activation, InitScheme, Loss, Optimizer
+from gradatlas.service.contracts.spec import ARCH_DATA, ARCHS, Activation, InitScheme, Loss, Optimizer
 from gradatlas.service.jobs.submit import parse_spec, publish
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.tables import ExperimentRow
@@ -38,7 +38,6 @@ from tests.support import (
     worker_process,
 )
 
-ARCHS = ["mlp", "resmlp", "cnn", "rnn", "transformer"]
 ACTIVATIONS = list(Activation.__args__)  # type: ignore[attr-defined]
 SCHEMES = list(InitScheme.__args__)  # type: ignore[attr-defined]
 OPTIMIZERS = list(Optimizer.__args__)  # type: ignore[attr-defined]

@@ -64,3 +64,19 @@ def test_loading_the_worker_app_never_initialises_cuda():
             "print(torch.cuda.is_initialized())")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_only_the_store_package_names_the_tables():
+    """service/store/__init__.py: outside the store, only the history query's
+    field whitelist and Alembic's env import the table models."""
+    allowed = {"service/search/fields.py", "migrations/env.py"}
+    offenders = []
+    for folder in ("gradatlas", "service", "worker", "migrations"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            text = path.read_text()
+            if name.startswith("service/store/") or name in allowed:
+                continue
+            if "store.tables" in text or "store import tables" in text:
+                offenders.append(name)
+    assert offenders == []

@@ -160,3 +160,25 @@ def test_injection_attempts_stay_literal(world, store, attack):
     with store.engine.connect() as connection:
         assert "experiments" in inspect(connection).get_table_names()
     assert len(_all_pages(client, headers)) == len(rows) + 1
+
+
+def test_a_forged_or_foreign_page_token_is_422(world, settings):
+    """Tokens are signed under the pepper: editing the keyset values, or
+    signing with another pepper, gives the same 422 as garbage."""
+    import base64
+    import json
+
+    from gradatlas.service.search import page_tokens
+
+    client, headers, _ = world
+    token = client.get("/api/v1/experiments?limit=2", headers=headers).get_json()["next_page_token"]
+    assert client.get(f"/api/v1/experiments?limit=2&page_token={token}", headers=headers).status_code == 200
+    body, _, signature = token.partition(".")
+    payload = page_tokens.decode(token, settings.resolved_pepper())
+    payload["v"][-1] = "z" * 24  # another last id
+    edited = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+    foreign = page_tokens.encode(payload, "another installation's pepper")
+    for forged in (f"{edited}.{signature}", foreign, body, "garbage!"):
+        response = client.get(f"/api/v1/experiments?{urlencode({'limit': 2, 'page_token': forged})}", headers=headers)
+        assert response.status_code == 422, forged
+        assert response.get_json()["error"]["message"] == "page_token is not a token this service issued"

@@ -71,7 +71,7 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule()
     def expire_everything_running(self) -> None:
-        _store.sweep(requeue_after_s=3600, stale_after_s=-1, max_attempts=3)
+        _store.recover(requeue_after_s=3600, stale_after_s=-1, max_attempts=3)
         for experiment_id in self.seen:
             self._observe(experiment_id)
 

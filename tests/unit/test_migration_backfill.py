@@ -32,5 +32,5 @@ def test_upgrade_from_0001_backfills_tags_and_hot_columns(database_url):
     store = Store.from_url(database_url)
     for filter_text in ("tags CONTAINS 'lecture'", "training.lr = 0.5 AND training.optimizer = 'adam'",
                         "model.init.weight_var = 2 AND summary.final_loss = 1.5"):
-        assert [e.id for e in query_experiments(store, filter_text).items] == ["old1"], filter_text
+        assert [e.id for e in query_experiments(store, filter_text, pepper="test").items] == ["old1"], filter_text
     store.engine.dispose()

@@ -30,11 +30,11 @@ def test_only_one_claim_wins_and_duplicates_are_no_ops(store):
     assert done.status == "succeeded" and done.attempt == 1 and done.progress.step == 5
 
 
-def test_a_stale_lease_cannot_write_after_the_sweeper_requeued_it(store):
+def test_a_stale_lease_cannot_write_after_recovery_requeued_it(store):
     experiment = store.create_experiment(SPEC, "alice", "cpu")
     old = store.claim(experiment.id, {})
     time.sleep(0.05)
-    report = store.sweep(requeue_after_s=60, stale_after_s=0.01, max_attempts=3)
+    report = store.recover(requeue_after_s=60, stale_after_s=0.01, max_attempts=3)
     assert report.requeued == [experiment.id] and (experiment.id, "cpu") in report.republish
     assert store.heartbeat(old, 1, 5).alive is False
     new = store.claim(experiment.id, {})
@@ -52,7 +52,7 @@ def test_a_job_that_keeps_losing_its_worker_fails_with_worker_lost(store):
         claim = store.claim(experiment.id, {})
         assert claim is not None and claim.attempt == attempt
         time.sleep(0.03)
-        store.sweep(requeue_after_s=60, stale_after_s=0.01, max_attempts=3)
+        store.recover(requeue_after_s=60, stale_after_s=0.01, max_attempts=3)
     final = store.get_experiment(experiment.id)
     assert final.status == "failed" and final.reason == "worker_lost" and final.attempt == 3
     assert store.claim(experiment.id, {}) is None
@@ -64,7 +64,7 @@ def test_live_heartbeats_keep_the_job_and_carry_progress_and_cancellation(store)
     beat = store.heartbeat(claim, 3, 5)
     assert beat.alive and not beat.cancel_requested
     assert store.get_experiment(experiment.id).progress.step == 3
-    assert store.sweep(requeue_after_s=60, stale_after_s=30, max_attempts=3).requeued == []
+    assert store.recover(requeue_after_s=60, stale_after_s=30, max_attempts=3).requeued == []
     assert store.request_cancel(experiment.id).status == "running"
     assert store.heartbeat(claim, 4, 5).cancel_requested
     assert store.finish(claim, "cancelled", "cancelled")
@@ -106,7 +106,7 @@ def test_a_pooled_connection_the_database_dropped_is_replaced_not_handed_to_a_re
     checkout, and one that the server terminated is replaced."""
     if not database_url.startswith("postgresql"):
         pytest.skip("needs PostgreSQL")
-    from gradatlas.service.db import session as db_session
+    from gradatlas.service.store import session as db_session
     from sqlalchemy import create_engine, make_url, text
 
     store.ping()  # one pooled connection

@@ -84,7 +84,8 @@ def test_a_bad_point_rejects_the_whole_sweep_and_stores_nothing(setup, store, bo
     assert words in error["message"], error
     if loc:
         assert any(detail["loc"][: len(loc)] == loc for detail in error["details"]), error
-    assert store.list_experiments().items == [] and enqueue.single == enqueue.batches == []
+    assert client.get("/api/v1/experiments", headers=headers).get_json()["items"] == []
+    assert enqueue.single == enqueue.batches == []
     assert client.get("/api/v1/sweeps", headers=headers).get_json()["items"] == []
 
 
@@ -118,3 +119,23 @@ def test_openapi_describes_the_history_routes_from_their_models(setup):
     assert schemas["ExperimentPatch"]["additionalProperties"] is False
     names = [p["name"] for p in document["paths"]["/api/v1/experiments"]["get"]["parameters"]]
     assert {"filter", "order_by", "limit", "page_token"} <= set(names)
+
+
+def test_a_sweep_the_broker_refuses_is_accepted_logged_and_left_for_recovery(settings, store, caplog):
+    """The same fallback as a single submit: the points stay `queued` and
+    unpublished (recovery publishes them), and the log says so."""
+
+    class Down(Recording):
+        def batch(self, experiment_ids: list[str], queue: str) -> None:
+            raise ConnectionError("broker down")
+
+    app = create_app(settings, store=store, enqueue=Down())
+    _, token = app.extensions["gradatlas"].tokens.create("alice")
+    body = {"base": BASE, "grid": {"model.depth": [2, 2, 2]}}
+    with caplog.at_level("WARNING", logger="gradatlas.submit"):
+        response = app.test_client().post("/api/v1/sweeps", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202, response.get_json()
+    ids = [row["experiment_id"] for row in response.get_json()["table"]]
+    assert any("could not publish" in record.getMessage() and ids[0] in record.getMessage() for record in caplog.records)
+    republish = store.recover(requeue_after_s=60, stale_after_s=30, max_attempts=3).republish
+    assert sorted(experiment_id for experiment_id, _ in republish) == sorted(ids)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from gradatlas.service.contracts.spec import DataSpec, ExperimentSpec, ModelSpec
+from gradatlas.service.contracts.spec import ARCHS, DataSpec, ExperimentSpec, ModelSpec
 from gradatlas.worker.engine.cnn import CNN
 from gradatlas.worker.engine.init import initialise
 from gradatlas.worker.engine.mlp import MLP
@@ -44,10 +44,12 @@ def _transformer(m: ModelSpec, d: DataSpec, input_dim: int, classes: int) -> Pro
                        m.heads, m.bias, d.seq_len, tokens=d.name == "tokens")
 
 
-ARCHS: dict[str, Callable[[ModelSpec, DataSpec, int, int], ProbedNet]] = {
+BUILDERS: dict[str, Callable[[ModelSpec, DataSpec, int, int], ProbedNet]] = {
     "mlp": _mlp, "resmlp": _resmlp, "cnn": _cnn, "rnn": _rnn, "transformer": _transformer,
 }
-SUPPORTED_ARCHS = frozenset(ARCHS)
+# The spec's arch list is the one source of which archs exist: every arch it accepts has a builder.
+if set(BUILDERS) != set(ARCHS):
+    raise ImportError(f"archs without a builder or a spec entry: {sorted(set(BUILDERS) ^ set(ARCHS))}")
 
 
 def build_model(spec: ExperimentSpec) -> ProbedNet:
@@ -57,12 +59,12 @@ def build_model(spec: ExperimentSpec) -> ProbedNet:
     seeded without disturbing the caller's random state.
     """
     m, d = spec.model, spec.data
-    if m.arch not in ARCHS:
-        raise ValueError(f"arch {m.arch!r} is not supported (supported: {sorted(SUPPORTED_ARCHS)})")
+    if m.arch not in BUILDERS:  # only a spec built without validation gets here
+        raise ValueError(f"arch {m.arch!r} is not supported (supported: {sorted(BUILDERS)})")
     assert d.input_dim is not None and d.classes is not None  # filled by DataSpec
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(spec.seed, "init"))
-        model = ARCHS[m.arch](m, d, d.input_dim, d.classes)
+        model = BUILDERS[m.arch](m, d, d.input_dim, d.classes)
         for layers, init, chunks in model.init_groups(m.init):
             initialise(layers, init, m.activation, chunks)
     return model

@@ -1,0 +1,53 @@
+"""The tokens table. Only the HMAC of a token's secret is stored; the
+hashing, the comparison and the cache are auth/tokens.py's."""
+
+from __future__ import annotations
+
+from gradatlas.service.contracts.resources import TokenInfo
+from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.rows import aware, utcnow
+from gradatlas.service.store.tables import TokenRow
+from sqlalchemy import select, update
+
+
+def insert_token(store: Store, token_id: str, name: str, secret_hash: str, is_admin: bool) -> TokenInfo:
+    row = TokenRow(id=token_id, name=name, secret_hash=secret_hash, is_admin=is_admin, created_at=utcnow())
+    with store.session() as session:
+        session.add(row)
+        session.flush()
+        return _info(row)
+
+
+def active_token(store: Store, token_id: str) -> tuple[TokenInfo, str] | None:
+    """The token and its stored secret hash; None when unknown or revoked."""
+    with store.session() as session:
+        row = session.get(TokenRow, token_id)
+        if row is None or row.revoked_at is not None:
+            return None
+        return _info(row), row.secret_hash
+
+
+def all_tokens(store: Store) -> list[TokenInfo]:
+    """Revoked ones included, oldest first."""
+    with store.session() as session:
+        return [_info(row) for row in session.scalars(select(TokenRow).order_by(TokenRow.created_at))]
+
+
+def revoke_token(store: Store, token_id: str) -> bool:
+    """True when an active token was revoked now."""
+    with store.session() as session:
+        result = session.execute(
+            update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=utcnow())
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def has_active_admin(store: Store) -> bool:
+    with store.session() as session:
+        found = session.scalar(select(TokenRow.id).where(TokenRow.is_admin.is_(True), TokenRow.revoked_at.is_(None)))
+        return found is not None
+
+
+def _info(row: TokenRow) -> TokenInfo:
+    return TokenInfo(id=row.id, name=row.name, is_admin=row.is_admin, created_at=aware(row.created_at),  # type: ignore[arg-type]
+                     revoked_at=aware(row.revoked_at))
