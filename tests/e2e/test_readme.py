@@ -60,9 +60,14 @@ def checkout(tmp_path: Path, service: Service) -> Path:
     return folder
 
 
-def user_env(service: Service) -> dict[str, str]:
+def user_env(service: Service, home: Path) -> dict[str, str]:
+    """A new user's shell: their own empty home (blocks may write start-up
+    files there, never into this machine's), `gradatlas` on the PATH as an
+    installed package puts it, and the two variables the quick start sets."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("GRADATLAS_")}
-    return {**env, "GRADATLAS_URL": service.url, "GRADATLAS_TOKEN": service.token}
+    home.mkdir(exist_ok=True)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, "HOME": str(home), "PATH": path, "GRADATLAS_URL": service.url, "GRADATLAS_TOKEN": service.token}
 
 
 def params() -> list[object]:
@@ -75,7 +80,7 @@ def test_block(block: Block, service: Service, checkout: Path) -> None:
     if command_of(block) == "make up" and block.code.count("\n") == 1:
         check_make_up_is_what_the_fixture_runs(service)
         return
-    result, after = run(block, checkout, user_env(service))
+    result, after = run(block, checkout, user_env(service, checkout / "home"))
     assert result.returncode == 0, f"{block.id} failed:\n{result.stdout}\n{result.stderr}\n{service.output()[-2000:]}"
     if block.output is not None:
         assert matches(block.output.code, result.stdout), (
