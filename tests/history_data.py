@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ class Seeded:
     tags: list[str]
     spec: dict[str, Any]
     summary: dict[str, Any] | None
+    created_at: datetime  # as stored: the default order's key
 
 
 def _profile(n_layers: int) -> dict[str, Any]:
@@ -52,12 +54,13 @@ def seed_history(store: Any) -> list[Seeded]:
                        "final_accuracy": 0.1, "theory_gain": None if i % 2 else 0.9, "first_nonfinite": None}
             claim = store.claim(experiment.id, {})
             assert store.complete(claim, _profile(depth + 1), summary, {})
-        out.append(Seeded(experiment.id, name, owner, sorted(set(tags)), spec.model_dump(mode="json"), summary))
+        out.append(Seeded(experiment.id, name, owner, sorted(set(tags)), spec.model_dump(mode="json"), summary,
+                          experiment.created_at))
     return out
 
 
 def value(row: Seeded, field: str) -> Any:
-    if field in ("id", "name", "owner"):
+    if field in ("id", "name", "owner", "created_at"):
         return getattr(row, field)
     if field.startswith("summary."):
         return None if row.summary is None else row.summary.get(field.removeprefix("summary."))

@@ -7,7 +7,9 @@ test-artifacts/."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -20,13 +22,30 @@ from tests.support import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Debian's chromium (.ci/run installs it)")
+
+
+def why_no_browser() -> str | None:
+    """What is missing for the browser tests, or None when they can run."""
+    if shutil.which(CHROMIUM) is None:
+        return f"{CHROMIUM} is missing (Debian's chromium package; .ci/run installs it)"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is missing (the dev extra: pip install -e '.[dev]')"
+    return None
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
+    """Headless Chromium. Missing, it skips the browser tests with the reason
+    on a developer's machine, and fails them under CI (CI=true), where a
+    silent skip would pass a run that never opened a page."""
+    missing = why_no_browser()
+    if missing and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but the browser tests cannot run: {missing}", pytrace=False)
+    if missing:
+        pytest.skip(f"browser tests skipped: {missing}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])

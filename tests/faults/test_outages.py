@@ -33,10 +33,8 @@ def test_broker_down_at_submit_loses_nothing(stack: Stack):
     ids = [r.get_json()["id"] for r in responses]
     assert all(stack.status(i) == "queued" for i in ids)
     stack.redis.start()
-    started = time.monotonic()
     with stack.scheduler(), stack.worker():
-        stack.wait_terminal(ids, timeout=300)
-    assert time.monotonic() - started < 60
+        stack.wait_terminal(ids, timeout=300)  # the sweeper publishes them again: no clock race, a deadline
     assert [stack.status(i) for i in ids] == ["succeeded"] * 5
     assert sum(profile_count(stack, i) for i in ids) == 5
 
@@ -54,8 +52,10 @@ def test_redis_restart_with_queued_and_running_work_and_the_worker_keeps_consumi
         after = submit(stack, SHORT)
         stack.wait_terminal([after], timeout=300)
     assert stack.status(after) == "succeeded", stack.tail_logs()
-    assert all(stack.status(i) in ("succeeded", "failed", "cancelled") for i in [running, *queued])
-    assert [stack.status(i) for i in queued] == ["succeeded"] * 3
+    # The running one never needed the broker again (its lease is in the database) and the
+    # queued ones were published again by the sweeper: every one of them succeeds, once.
+    assert [stack.status(i) for i in [running, *queued]] == ["succeeded"] * 4, stack.tail_logs()
+    assert [profile_count(stack, i) for i in [running, *queued]] == [1] * 4
 
 
 def _block_connections(database_url: str, allowed: bool) -> None:

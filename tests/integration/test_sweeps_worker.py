@@ -14,6 +14,7 @@ from gradatlas.worker.engine import run_experiment
 
 from tests.support import service_env, wait_for, worker_process
 
+TERMINAL = ("succeeded", "failed", "cancelled")
 BASE = {"model": {"arch": "mlp", "depth": 3, "width": 16, "activation": "tanh", "init": {"scheme": "normal"}},
         "data": {"input_dim": 8, "samples": 256, "batch_size": 32}, "training": {"steps": 20}, "probe": {"every": 5},
         "device": "cpu"}
@@ -63,8 +64,11 @@ def test_cancelling_one_point_of_a_running_batch_leaves_the_others_to_finish(set
     with worker_process(env, tmp_path / "worker.log"):
         wait_for(lambda: store.get_experiment(victim).progress.step > 0, timeout=120, what="the batch to start")
         assert client.post(f"/api/v1/experiments/{victim}/cancel", headers=headers).status_code == 200
-        wait_for(lambda: store.get_experiment(victim).status == "cancelled", timeout=30, what="the cancel")
-        assert all(store.get_experiment(i).status == "running" for i in others)
-        wait_for(lambda: all(store.get_experiment(i).status == "succeeded" for i in others), timeout=180, what="the rest")
-    assert store.get_profile(victim) is None and store.get_experiment(victim).reason == "cancelled"
-    assert all(store.get_profile(i).steps[-1] == 3999 for i in others)
+        wait_for(lambda: store.get_experiment(victim).status == "cancelled", timeout=60, what="the cancel")
+        wait_for(lambda: all(store.get_experiment(i).status in TERMINAL for i in others), timeout=300, what="the rest")
+    cancelled = store.get_experiment(victim)
+    assert store.get_profile(victim) is None and cancelled.reason == "cancelled"
+    for experiment in [store.get_experiment(i) for i in others]:
+        # They ran on after the cancel (their own timestamps, not a race against this test's polling).
+        assert experiment.status == "succeeded" and experiment.finished_at > cancelled.finished_at, experiment
+        assert store.get_profile(experiment.id).steps[-1] == 3999

@@ -4,10 +4,10 @@ states never change, at most one lease is live, attempts only grow."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 from gradatlas.service.contracts.resources import Claim
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.store.gateway import Store
@@ -16,6 +16,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
+from tests.support import SERVICES_DATABASE_URL, fresh_database
+
 SPEC = ExperimentSpec.model_validate({"model": {"arch": "mlp", "depth": 1, "width": 2, "activation": "relu"}, "training": {"steps": 1}})
 LEGAL = {("queued", "running"), ("queued", "cancelled"), ("running", "queued"), ("running", "succeeded"),
          ("running", "failed"), ("running", "cancelled")}
@@ -23,10 +25,21 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 PROFILE = {"layers": [{"index": 0, "name": "l", "kind": "linear", "shape": [2, 2]}], "steps": [0], "loss": [1.0],
            "accuracy": [0.5], "metrics": {"grad_norm": np.ones((1, 1))}, "total_steps": 1}
 
-_folder = Path(tempfile.mkdtemp(prefix="gradatlas-lifecycle-"))
-_url = f"sqlite:///{_folder / 'lifecycle.db'}"
-upgrade(_url)
-_store = Store.from_url(_url)
+_store: Store  # set by the module's fixture: the state machine runs outside pytest's fixtures
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lifecycle_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One fresh database for every example, on the backend CI names (a
+    PostgreSQL database of its own) or an embedded SQLite file."""
+    global _store
+    with fresh_database(tmp_path_factory.mktemp("lifecycle"), SERVICES_DATABASE_URL) as url:
+        upgrade(url)
+        _store = Store.from_url(url)
+        try:
+            yield _store
+        finally:
+            _store.engine.dispose()
 
 
 class Lifecycle(RuleBasedStateMachine):

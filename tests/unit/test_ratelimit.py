@@ -5,27 +5,38 @@ when the counter's store is down."""
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 
+import pytest
 import requests
 from gradatlas.service.api import create_app
+from gradatlas.service.auth import ratelimit
 
 from tests.support import ROOT, free_port, service_env, stop_process, wait_for
 
 SPEC = {"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"}}
 
 
-def _fresh_window() -> None:
-    """Counts reset each minute: start far enough from the boundary that a test's requests share one window."""
-    import time
+# 30 s into a one-minute window: every request of a test falls in this window,
+# however slow the machine (real time could cross a window boundary mid-test).
+FROZEN_NOW = 60 * 29_000_000 + 30.0
+FROZEN_CLOCK = f"""
+import types
 
-    left = 60 - time.time() % 60
-    if left < 10:
-        time.sleep(left + 0.1)
+def post_fork(server, worker):
+    from gradatlas.service.auth import ratelimit
+    ratelimit.time = types.SimpleNamespace(time=lambda: {FROZEN_NOW!r})
+"""
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate limiter's clock, stopped at FROZEN_NOW in this process."""
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: FROZEN_NOW))
 
 
 def _app(settings, store, **limits):  # type: ignore[no-untyped-def]
-    _fresh_window()
     limited = settings.model_copy(update=limits)
     app = create_app(limited, store=store, enqueue=lambda *_: None)
     return app, app.test_client()
@@ -41,7 +52,7 @@ def test_past_the_limit_is_429_with_retry_after_and_other_tokens_are_unaffected(
     codes = [client.get("/api/v1/experiments", headers=alice).status_code for _ in range(7)]
     assert codes == [200] * 5 + [429] * 2
     refused = client.get("/api/v1/experiments", headers=alice)
-    assert refused.get_json()["error"]["code"] == "rate_limited" and 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.get_json()["error"]["code"] == "rate_limited" and refused.headers["Retry-After"] == "30"
     assert client.get("/api/v1/experiments", headers=bob).status_code == 200
     assert client.get("/healthz").status_code == 200  # outside /api/v1
 
@@ -79,7 +90,10 @@ def test_the_limit_is_shared_by_every_gunicorn_worker_process(settings, tmp_path
     port = free_port()
     import subprocess
 
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "3", "gradatlas.service.api.wsgi:app"],
+    config = tmp_path / "frozen_clock.py"  # the same stopped clock in every gunicorn worker process
+    config.write_text(FROZEN_CLOCK)
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(config), "--bind", f"127.0.0.1:{port}",
+                               "--workers", "3", "gradatlas.service.api.wsgi:app"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -19,13 +19,27 @@ from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 
+from tests.support import SERVICES_BROKER_URL, SERVICES_DATABASE_URL, fresh_broker, fresh_database
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The app on the backend CI names (a fresh PostgreSQL database, a flushed
+    Redis for the rate limiter's counters) or the embedded SQLite ones."""
     home: Path = tmp_path_factory.mktemp("schemathesis")
-    app_settings = Settings(home=home, pepper="p", rate_limit_per_minute=10**9, rate_limit_submits_per_minute=10**9)
-    upgrade(app_settings.database_url)
-    store = Store.from_url(app_settings.database_url)
+    with fresh_database(home, SERVICES_DATABASE_URL) as database_url:
+        app_settings = Settings(home=home, database_url=database_url,
+                                broker_url=fresh_broker(home, SERVICES_BROKER_URL), pepper="p",
+                                rate_limit_per_minute=10**9, rate_limit_submits_per_minute=10**9)
+        upgrade(database_url)
+        store = Store.from_url(database_url)
+        try:
+            yield _app_with_a_token(app_settings, store)
+        finally:
+            store.engine.dispose()
+
+
+def _app_with_a_token(app_settings: Settings, store: Store):  # type: ignore[no-untyped-def]
     app = create_app(app_settings, store=store, enqueue=lambda *_: None)
     _, token = app.extensions["gradatlas"].tokens.create("fuzzer", is_admin=True)
     store.create_experiment(ExperimentSpec.model_validate({"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"}}),

@@ -50,7 +50,8 @@ def spec_for(scheme: str, **init: float) -> ExperimentSpec:
 def test_weight_variance_of_each_scheme(scheme: str, init: dict, variance: float) -> None:
     w = build_model(spec_for(scheme, **init)).blocks()[0].linear.weight.detach()  # (400, 300)
     assert w.var().item() == pytest.approx(variance, rel=0.03)
-    assert abs(w.mean().item()) < 0.01 * math.sqrt(variance) * 10
+    # The mean of n zero-mean draws has standard error σ/√n: within 4 of them (these seeded draws: 2.6).
+    assert abs(w.mean().item()) < 4 * math.sqrt(variance / w.numel())
 
 
 def test_uniform_schemes_are_bounded() -> None:

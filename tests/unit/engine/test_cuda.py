@@ -38,6 +38,13 @@ def test_non_recorded_steps_never_wait_for_the_device() -> None:
         torch.cuda.set_sync_debug_mode("default")
     assert result.steps == [0, 10, 20, 29] and result.environment["device"].startswith("cuda")
 
+# CUDA float32 against CPU float64, every layer of a 50-layer net. On CPU the
+# same comparison measures at most 9e-7 (tests/unit/engine/test_run.py); cuBLAS
+# rounds float32 products alike (PyTorch leaves TF32 off for matmuls), with other
+# summation orders. Not yet measured on a GPU: 1e-4 until then, still well
+# below the 1e-3 and more that a bfloat16 step or a lost scale leaves.
+CUDA_FLOAT32_RTOL = 1e-4
+
 
 def test_cuda_float32_norms_do_not_underflow() -> None:
     patch = {
@@ -48,8 +55,9 @@ def test_cuda_float32_norms_do_not_underflow() -> None:
     gpu = run_experiment(make_spec({**patch, "dtype": "float32", "device": "cuda"}))
     cpu = run_experiment(make_spec({**patch, "dtype": "float64", "device": "cpu"}))
     for m in ("signal_norm", "grad_norm", "per_sample_grad_norm"):
-        g, c = gpu.metrics[m][0, 0], cpu.metrics[m][0, 0]
-        assert c < 1e-25 and g > 0 and abs(np.log(g / c)) < np.log(1.5), m
+        g, c = gpu.metrics[m][0], cpu.metrics[m][0]  # every layer, the underflowing input side first
+        assert c[0] < 1e-25 and g[0] > 0, m
+        np.testing.assert_allclose(g, c, rtol=CUDA_FLOAT32_RTOL, atol=0, err_msg=m)
 
 
 def test_cuda_runs_are_deterministic() -> None:

@@ -114,6 +114,13 @@ def test_deep_linear_net_at_weight_var_4_diverges_in_float32() -> None:
     json.dumps(result.summary, allow_nan=False)
 
 
+# float32 against float64 for the same 50-layer net, every probed norm of
+# every layer: measured at most 9e-7 relative on CPU (a few float32 ulps, 2⁻²⁴
+# ≈ 6e-8, through 50 layers), so 1e-5 leaves a tenfold margin and still
+# refuses a norm a bfloat16 step or a lost scale would spoil (1e-3 and up).
+FLOAT32_RTOL = 1e-5
+
+
 def test_float32_underflow_reads_like_float64() -> None:
     """50 sigmoid layers at σ_w² = 1: an input-side signal near 1e-31, whose
     squares underflow in float32."""
@@ -125,12 +132,11 @@ def test_float32_underflow_reads_like_float64() -> None:
         }))
 
     f32, f64 = run("float32"), run("float64")
-    s32, s64 = f32.metrics["signal_norm"][0, 0], f64.metrics["signal_norm"][0, 0]
-    assert 1e-36 < s64 < 1e-25
-    assert s32 > 0 and abs(np.log(s32 / s64)) < np.log(1.5)
-    for m in ("grad_norm", "per_sample_grad_norm", "bias_grad_norm"):
-        v32, v64 = f32.metrics[m][0, 0], f64.metrics[m][0, 0]
-        assert v32 > 0 and abs(np.log(v32 / v64)) < np.log(1.5), m
+    assert 1e-36 < f64.metrics["signal_norm"][0, 0] < 1e-25
+    for m in ("signal_norm", "grad_norm", "per_sample_grad_norm", "bias_grad_norm"):
+        v32, v64 = f32.metrics[m][0], f64.metrics[m][0]  # every layer, the underflowing input side first
+        assert v32[0] > 0, m
+        np.testing.assert_allclose(v32, v64, rtol=FLOAT32_RTOL, atol=0, err_msg=m)
 
 
 def test_divergence_between_recorded_steps_is_recorded_at_its_step() -> None:

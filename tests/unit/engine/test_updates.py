@@ -23,21 +23,43 @@ CASES = {
 }
 
 
-def profile(training: dict[str, Any], dtype: str, monkeypatch: pytest.MonkeyPatch | None = None) -> np.ndarray:
-    if monkeypatch is not None:  # force the snapshot path
-        monkeypatch.setattr(train, "known_update_norms", lambda *_, **__: None)
+def profile(training: dict[str, Any], dtype: str) -> np.ndarray:
     spec = make_spec({"model": {"depth": 4, "width": 32}, "dtype": dtype, "probe": {"every": 1},
                       "training": {"steps": 6, "lr": 0.1, **training}})
     return run_experiment(spec).metrics["update_ratio"]
+
+
+def spy_on_the_fast_path(patch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the calls of the update-norm function that `known_update_norms`
+    gives the run; a run that fell back to the snapshot leaves the count at 0
+    (and the comparison below would then compare the snapshot with itself)."""
+    calls = [0]
+
+    def spying(*args: Any, **kwargs: Any) -> Any:
+        fast = known_update_norms(*args, **kwargs)
+        if fast is None:
+            return None
+
+        def counted(*inner: Any) -> Any:
+            calls[0] += 1
+            return fast(*inner)
+        return counted
+
+    patch.setattr(train, "known_update_norms", spying)
+    return calls
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_optimisers_update_equals_the_snapshot_difference(case: str, dtype: str, rtol: float,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    read = profile(CASES[case], dtype)
     with monkeypatch.context() as patch:
-        measured = profile(CASES[case], dtype, patch)
+        calls = spy_on_the_fast_path(patch)
+        read = profile(CASES[case], dtype)
+    assert calls[0] == 6  # the fast path gave every recorded step's update (steps 0-5)
+    with monkeypatch.context() as patch:
+        patch.setattr(train, "known_update_norms", lambda *_, **__: None)  # force the snapshot path
+        measured = profile(CASES[case], dtype)
     assert np.all(measured > 0)
     np.testing.assert_allclose(read, measured, rtol=rtol)
 
