@@ -99,7 +99,6 @@ def test_a_malformed_import_is_422(api):
 
 def test_the_readme_example_runs_and_imports(api, monkeypatch):
     """The README's own-loop example, exactly as written, against this API."""
-    import io
     import re
     import sys
     import types
@@ -117,8 +116,9 @@ def test_the_readme_example_runs_and_imports(api, monkeypatch):
         return types.SimpleNamespace(status_code=response.status_code, json=response.get_json)
 
     monkeypatch.setitem(sys.modules, "requests", types.SimpleNamespace(post=post))
-    token = headers["Authorization"].removeprefix("Bearer ")
-    exec(compile(code, "README.md", "exec"), {"open": lambda *_: io.StringIO(token), "__name__": "readme"})
+    monkeypatch.setenv("GRADATLAS_URL", "http://127.0.0.1:8000")
+    monkeypatch.setenv("GRADATLAS_TOKEN", headers["Authorization"].removeprefix("Bearer "))
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     assert posted and posted[0].status_code == 201, posted[0].get_json()
     found = client.get("/api/v1/experiments?filter=source = 'import' AND tags CONTAINS 'lecture'", headers=headers).get_json()
     assert [item["name"] for item in found["items"]] == ["digits-own-loop"]
