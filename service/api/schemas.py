@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from gradatlas.service.api.requests import MAX_LIMIT
 from gradatlas.service.jobs.sweeps import Sweep
 from gradatlas.service.reports.compare import MAX_COMPARE
 from gradatlas.service.reports.plots import KINDS
@@ -16,7 +17,6 @@ from pydantic import BaseModel, Field
 
 FILTER_HELP = ("History query: `field op value` joined by AND/OR/NOT and parentheses; ops = != < <= > >= IN, NOT IN, "
                "LIKE, ILIKE, IS [NOT] NULL, tags CONTAINS 'x'. Fields: " + ", ".join(field_names()))
-MAX_LIMIT = 200
 
 
 class PageQuery(BaseModel):
