@@ -111,7 +111,10 @@ def _without_prompts(block: Block) -> str:
 def check_make_up_is_what_the_fixture_runs(service: Service) -> None:
     """`make up` serves forever, so the quick start's `make up` is the
     command the `service` fixture started, on a free port instead of 8000."""
-    recipe = subprocess.run(["make", "-n", "up"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    # Run from inside `make test` (as CI does), make passes its own flags down: drop them.
+    env = {name: value for name, value in os.environ.items() if name not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    recipe = subprocess.run(["make", "--no-print-directory", "-n", "up"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=True).stdout
     program, *arguments = recipe.strip().splitlines()[-1].split()
     port = str(urlparse(service.url).port)
     assert list(service.process.args) == [str(ROOT / program), *arguments, "--port", port]

@@ -108,7 +108,7 @@ def test_the_smoke_specs_are_the_full_product_and_cover_every_other_axis() -> No
 
 
 def theory_verdict(profile: Profile) -> str:
-    """What mean-field theory says of a depth-2 net (SCIENCE.md): the ratio of
+    """What mean-field theory says of a depth-2 net (docs/science.md): the ratio of
     the input-side to the output-side signal is one block's backward gain, √χ₁
     with χ₁ = σ_w² E[φ'²] of order one for every scheme here (an RNN's, over its
     3 time steps, ρ² = 1.1² times φ' factors): nowhere near the thresholds 1e-3
