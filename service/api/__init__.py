@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 from gradatlas.service.api.auth import guard_api
 from gradatlas.service.api.context import Services
 from gradatlas.service.api.errors import register_error_handlers
+from gradatlas.service.api.metrics import count_request, start_timer
 from gradatlas.service.auth.ratelimit import RateLimiter, make_counter
 from gradatlas.service.auth.tokens import Tokens
 from gradatlas.service.contracts.logs import request_id_var
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
                           settings.rate_limit_submits_per_minute)
     token_keeper = Tokens(store, settings.resolved_pepper(), cache_s=settings.token_cache_s)
     app.extensions["gradatlas"] = Services(settings, store, token_keeper, enqueue, broker_ping, limiter)
+    app.before_request(start_timer)  # first, so that every answer is timed
     app.before_request(_assign_request_id)
     app.before_request(guard_api)  # the one authentication of /api/v1: no blueprint authenticates again
     app.after_request(_echo_request_id)
@@ -43,7 +45,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
 
     for module in (experiments, plots, theory, tokens, health, openapi, metrics, edits, compare, sweeps, imports):
         app.register_blueprint(module.blueprint)
-    app.after_request(metrics.count_request)
+    app.after_request(count_request)
     init_web(app, settings.resolved_secret_key())
     logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app

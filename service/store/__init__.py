@@ -10,6 +10,7 @@ or writes a table.
 - `records.py`  edits (rename, retag, delete) and imported profiles
 - `sweeps.py`, `tokens.py`, `metrics.py`  the sweeps and tokens tables, and
                 the job counts /metrics reports
+- `durations.py`  the run-duration histogram's running totals (only ever grow)
 - `migrate.py`  Alembic upgrades
 
 Two modules outside name tables, and only to describe them: the history

@@ -28,10 +28,12 @@ from gradatlas.service.contracts.resources import (
 )
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.store.columns import summary_values
+from gradatlas.service.store.durations import count_run
 from gradatlas.service.store.rows import aware, experiment_row, tag_rows, to_experiment, utcnow, write_profile
 from gradatlas.service.store.session import make_engine, managed_session_maker
 from gradatlas.service.store.tables import ExperimentRow, ProfileArrayRow, ProfileRow
 from sqlalchemy import ColumnElement, Engine, or_, select, text, update
+from sqlalchemy.orm import Session
 
 
 class Store:
@@ -168,7 +170,8 @@ class Store:
 
     def complete(self, claim: Claim, profile: dict[str, Any], summary: dict[str, Any],
                  environment: dict[str, Any]) -> bool:
-        """Profile, summary and `succeeded` in one transaction, guarded by the lease."""
+        """Profile, summary, `succeeded` and the run's place in the duration
+        histogram (store/durations.py) in one transaction, guarded by the lease."""
         with self.session() as session:
             values: dict[str, Any] = {
                 "status": "succeeded", "summary": summary, "environment": environment,
@@ -180,6 +183,7 @@ class Store:
                 session.rollback()
                 return False
             write_profile(session, claim.experiment_id, profile)
+            count_run(session, _run_seconds(session, claim.experiment_id, values["finished_at"]))
             return True
 
     def finish(self, claim: Claim, status: str, reason: str, error: str | None = None) -> bool:
@@ -228,6 +232,12 @@ class Store:
 def _held(claim: Claim) -> tuple[Any, ...]:
     return (ExperimentRow.id == claim.experiment_id, ExperimentRow.lease == claim.lease,
             ExperimentRow.status == "running")
+
+
+def _run_seconds(session: Session, experiment_id: str, finished_at: datetime) -> float:
+    """The run's time from its claim (`started_at`) to `finished_at`."""
+    started_at = aware(session.scalar(select(ExperimentRow.started_at).where(ExperimentRow.id == experiment_id)))
+    return (finished_at - started_at).total_seconds() if started_at else 0.0
 
 
 def _recover_one(store: Store, experiment_id: str, lease: str | None, attempt: int, cancel: bool,

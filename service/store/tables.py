@@ -176,3 +176,15 @@ class TokenRow(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RunDurationRow(Base):
+    """Running totals of the run-duration histogram, one row per bucket
+    (store/durations.py says why they are not counted from experiment rows):
+    rows only ever grow, and deleting experiments never touches them."""
+
+    __tablename__ = "run_durations"
+
+    le: Mapped[str] = mapped_column(String(16), primary_key=True)  # the bucket's upper bound, as Prometheus spells it
+    runs: Mapped[int] = mapped_column(Integer)  # runs that fell in this bucket alone (not cumulative)
+    seconds: Mapped[float] = mapped_column(Float)  # their run time, summed

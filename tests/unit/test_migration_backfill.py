@@ -3,8 +3,9 @@ and hot fields are copied out of the JSON, so history queries see old rows."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.search.history import query_experiments
@@ -34,3 +35,29 @@ def test_upgrade_from_0001_backfills_tags_and_hot_columns(database_url):
                         "model.init.weight_var = 2 AND summary.final_loss = 1.5"):
         assert [e.id for e in query_experiments(store, filter_text, pepper="test").items] == ["old1"], filter_text
     store.engine.dispose()
+
+
+def test_upgrade_from_0002_counts_the_runs_that_succeeded_into_the_duration_totals(database_url):
+    """The run-duration counter carries on from the rows' count (imports and unfinished runs are not runs)."""
+    command.upgrade(alembic_config(database_url), "0002")
+    spec = ExperimentSpec.model_validate({"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"}})
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    rows = [("run1", "service", "succeeded", 0.25), ("run2", "service", "succeeded", 7.0), ("run3", "service", "succeeded", 7.5),
+            ("imp1", "import", "succeeded", 0.0), ("fail1", "service", "failed", 3.0)]
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        for experiment_id, source, status, seconds in rows:
+            connection.execute(text(
+                "INSERT INTO experiments (id, name, tags, notes, owner, source, queue, status, attempt, cancel_requested, "
+                "progress_step, progress_total, spec, created_at, started_at, finished_at, arch, depth, width, activation, "
+                "init_scheme) VALUES (:id, '', '[]', '', 'alice', :source, 'cpu', :status, 1, false, 1, 1, :spec, :start, "
+                ":start, :end, 'mlp', 2, 4, 'relu', 'default')"),
+                {"id": experiment_id, "source": source, "status": status, "spec": spec.model_dump_json(), "start": start,
+                 "end": start + timedelta(seconds=seconds)})
+    command.upgrade(alembic_config(database_url), "head")
+    with engine.connect() as connection:
+        totals = dict(connection.execute(text("SELECT le, runs FROM run_durations")).all())
+        seconds = connection.execute(text("SELECT SUM(seconds) FROM run_durations")).scalar()
+    engine.dispose()
+    assert totals == {"0.5": 1, "10.0": 2}
+    assert seconds == pytest.approx(14.75)
