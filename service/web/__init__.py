@@ -13,8 +13,6 @@ every response carries the security headers of web/headers.py.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Flask
 from gradatlas.service.contracts.settings import Settings
 from gradatlas.service.web.blueprint import blueprint, metric_info
@@ -25,8 +23,7 @@ from gradatlas.service.web.sessions import csrf_token
 def init_web(app: Flask, settings: Settings) -> None:
     app.secret_key = settings.resolved_secret_key()
     app.config.update(SESSION_COOKIE_NAME="gradatlas_session", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.session_cookie_secure,
-                      PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_lifetime_s))
+                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.session_cookie_secure)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["metric_info"] = metric_info
     from gradatlas.service.web import pages, submit  # noqa: F401  (routes register on the blueprint)

@@ -46,11 +46,12 @@ def csrf_token() -> str:
 
 
 def start(principal: Principal) -> None:
-    """Sign in: a fresh id in the cookie, its hash and the token id in the table."""
+    """Sign in: a fresh id in the cookie, its hash and the token id in the table.
+    The cookie is a browser-session one holding the id alone; the server's
+    expiry is the one that counts."""
     sid = secrets.token_urlsafe(32)
     session.clear()
     session[COOKIE_KEY] = sid
-    session.permanent = True  # the cookie lasts as long as the server's session
     lifetime = timedelta(seconds=services().settings.session_lifetime_s)
     stored.insert_session(services().store, _hash(sid), principal.token_id, lifetime)
 
