@@ -5,8 +5,9 @@ The policy matches what the pages do: every script is a file under /ui/static
 (no inline script, no event-handler attribute, no eval; `<script
 type="application/json">` data blocks are not run, so the policy leaves them
 alone), and the charts fetch /ui/api on the same origin. Styles allow
-'unsafe-inline' because Plotly writes style rules and attributes while it
-draws; a style cannot run code, and scripts stay 'self' only.
+'unsafe-inline' because Plotly injects a <style> element and style attributes
+while it draws (tried: 'self' alone, and with style-src-attr only, both fail
+in Chromium); a style cannot run code, and scripts stay 'self' only.
 """
 
 from __future__ import annotations

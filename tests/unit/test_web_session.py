@@ -1,4 +1,4 @@
-"""The web session as an outside reviewer attacked it (issue 12): where a
+"""The web session as an outside security review attacked it: where a
 sign-in may send the browser next, what the cookie and the sessions table
 hold, replaying a cookie after logout, revocation and expiry, the Secure
 flag, and the security headers. Pages in a real browser under the CSP:
