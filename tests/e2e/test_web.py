@@ -189,6 +189,8 @@ def test_pages_need_sign_in_and_work_offline(chromium: Any, service: Service):
         assert "/login" in anonymous.url
         response = anonymous.request.get(service.url + "/ui/api/experiments")
         assert response.url.endswith("/login?next=/ui/api/experiments?") or "/login" in response.url
+        cookie = next(c for c in context.cookies() if c["name"] == "gradatlas_session")
+        assert cookie["httpOnly"] and not cookie["secure"]  # `up` on 127.0.0.1: plain HTTP on this machine
         script = anonymous.request.get(service.url + "/ui/static/plotly-cartesian.min.js")
         assert script.status == 200 and b"plotly.js" in script.body()[:200]
     finally:
