@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     pepper: str = Field("", description="server-side secret mixed into token hashes; kept in $HOME/pepper when unset")
     secret_key: str = Field("", description="signs the web pages' session cookie; derived from the pepper when unset")
     # The pages' cookie is sent over HTTPS only. `gradatlas up` bound to a
-    # loopback address turns it off for its children (browsers treat
-    # http://127.0.0.1 as secure anyway); set it false to serve plain HTTP on a network.
+    # loopback address turns it off for its children (plain HTTP that never
+    # leaves the machine); set it false to serve the pages over plain HTTP on a network.
     session_cookie_secure: bool = True
     session_lifetime_s: float = Field(12 * 3600.0, gt=0, description="a web sign-in ends this long after it began")
 
