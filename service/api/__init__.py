@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     for module in (experiments, plots, theory, tokens, health, openapi, metrics, edits, compare, sweeps, imports):
         app.register_blueprint(module.blueprint)
     app.after_request(count_request)
-    init_web(app, settings.resolved_secret_key())
+    init_web(app, settings)
     logging.getLogger("gradatlas").setLevel(logging.INFO)
     return app
 

@@ -13,6 +13,7 @@ returns to the queue once the heartbeat is stale.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +133,24 @@ def _fresh_metrics_dir(settings: Settings) -> Path:
     return folder
 
 
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_secure_env(host: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Bound to loopback, the API is reached over plain HTTP from this machine
+    alone, so its pages' cookie need not be HTTPS-only; bound to a network
+    address it stays Secure (the settings' default). A value the user set wins."""
+    if "GRADATLAS_SESSION_COOKIE_SECURE" in environ or not is_loopback(host):
+        return {}
+    return {"GRADATLAS_SESSION_COOKIE_SECURE": "false"}
+
+
 def up(settings: Settings, host: str, port: int, workers: int = 2, threads: int = 4) -> int:
     token = prepare(settings)
     if token:
@@ -138,5 +158,6 @@ def up(settings: Settings, host: str, port: int, workers: int = 2, threads: int 
     print(f"GradAtlas on http://{host}:{port}  (database {settings.database_url.split('@')[-1]}, "
           f"broker {settings.broker_url.split('@')[-1]})", flush=True)
     env = {**os.environ, "GRADATLAS_HOME": str(settings.home), "PROMETHEUS_MULTIPROC_DIR": str(_fresh_metrics_dir(settings)),
-           "GRADATLAS_DATABASE_URL": settings.database_url, "GRADATLAS_BROKER_URL": settings.broker_url}
+           "GRADATLAS_DATABASE_URL": settings.database_url, "GRADATLAS_BROKER_URL": settings.broker_url,
+           **cookie_secure_env(host, os.environ)}
     return Supervisor(child_commands(settings, host, port, workers, threads), env).run()

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     broker_url: str = ""
     pepper: str = Field("", description="server-side secret mixed into token hashes; kept in $HOME/pepper when unset")
     secret_key: str = Field("", description="signs the web pages' session cookie; derived from the pepper when unset")
+    # The pages' cookie is sent over HTTPS only. `gradatlas up` bound to a
+    # loopback address turns it off for its children (plain HTTP that never
+    # leaves the machine); set it false to serve the pages over plain HTTP on a network.
+    session_cookie_secure: bool = True
+    session_lifetime_s: float = Field(12 * 3600.0, gt=0, description="a web sign-in ends this long after it began")
 
     # Job lifecycle (docs/design.md): hard time limit < visibility timeout;
     # stale-heartbeat threshold >> heartbeat interval.

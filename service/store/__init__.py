@@ -8,8 +8,8 @@ or writes a table.
 - `gateway.py`  the Store: the experiment lifecycle, experiment and profile
                 reads, and the execution of history queries
 - `records.py`  edits (rename, retag, delete) and imported profiles
-- `sweeps.py`, `tokens.py`, `metrics.py`  the sweeps and tokens tables, and
-                the job counts /metrics reports
+- `sweeps.py`, `tokens.py`, `web_sessions.py`, `metrics.py`  the sweeps,
+                tokens and web sessions tables, and the job counts /metrics reports
 - `durations.py`  the run-duration histogram's running totals (only ever grow)
 - `migrate.py`  Alembic upgrades
 

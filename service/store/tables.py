@@ -188,3 +188,18 @@ class RunDurationRow(Base):
     le: Mapped[str] = mapped_column(String(16), primary_key=True)  # the bucket's upper bound, as Prometheus spells it
     runs: Mapped[int] = mapped_column(Integer)  # runs that fell in this bucket alone (not cumulative)
     seconds: Mapped[float] = mapped_column(Float)  # their run time, summed
+
+
+class WebSessionRow(Base):
+    """A signed-in browser. The cookie holds a random id; only its SHA-256 is
+    kept here, next to the token it acts as (never the token's plaintext), so
+    neither a copied cookie nor a leaked table replays past logout, expiry or
+    the token's revocation (each deletes the row)."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(16), ForeignKey("tokens.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

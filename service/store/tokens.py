@@ -6,8 +6,8 @@ from __future__ import annotations
 from gradatlas.service.contracts.resources import TokenInfo
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.rows import aware, utcnow
-from gradatlas.service.store.tables import TokenRow
-from sqlalchemy import select, update
+from gradatlas.service.store.tables import TokenRow, WebSessionRow
+from sqlalchemy import delete, select, update
 
 
 def insert_token(store: Store, token_id: str, name: str, secret_hash: str, is_admin: bool) -> TokenInfo:
@@ -15,7 +15,7 @@ def insert_token(store: Store, token_id: str, name: str, secret_hash: str, is_ad
     with store.session() as session:
         session.add(row)
         session.flush()
-        return _info(row)
+        return token_info(row)
 
 
 def active_token(store: Store, token_id: str) -> tuple[TokenInfo, str] | None:
@@ -24,21 +24,23 @@ def active_token(store: Store, token_id: str) -> tuple[TokenInfo, str] | None:
         row = session.get(TokenRow, token_id)
         if row is None or row.revoked_at is not None:
             return None
-        return _info(row), row.secret_hash
+        return token_info(row), row.secret_hash
 
 
 def all_tokens(store: Store) -> list[TokenInfo]:
     """Revoked ones included, oldest first."""
     with store.session() as session:
-        return [_info(row) for row in session.scalars(select(TokenRow).order_by(TokenRow.created_at))]
+        return [token_info(row) for row in session.scalars(select(TokenRow).order_by(TokenRow.created_at))]
 
 
 def revoke_token(store: Store, token_id: str) -> bool:
-    """True when an active token was revoked now."""
+    """True when an active token was revoked now. Every web session signed in
+    with it ends in the same transaction."""
     with store.session() as session:
         result = session.execute(
             update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=utcnow())
         )
+        session.execute(delete(WebSessionRow).where(WebSessionRow.token_id == token_id))
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -48,6 +50,6 @@ def has_active_admin(store: Store) -> bool:
         return found is not None
 
 
-def _info(row: TokenRow) -> TokenInfo:
+def token_info(row: TokenRow) -> TokenInfo:
     return TokenInfo(id=row.id, name=row.name, is_admin=row.is_admin, created_at=aware(row.created_at),  # type: ignore[arg-type]
                      revoked_at=aware(row.revoked_at))

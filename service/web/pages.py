@@ -2,14 +2,14 @@
 calls the functions the /api/v1 routes call, as the signed-in principal, and
 renders; the charts' data is fetched by the browser through `/ui/api/...`, a
 read-only window on the GET routes of /api/v1 for the signed-in session (the
-token stays in the HttpOnly cookie, never in JS)."""
+browser holds only a session id, in an HttpOnly cookie, never the token)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Response, current_app, redirect, render_template, request, session, url_for
+from flask import Response, current_app, redirect, render_template, request, url_for
 from gradatlas.service.api.auth import principal
 from gradatlas.service.api.context import services
 from gradatlas.service.api.errors import status_of
@@ -21,7 +21,8 @@ from gradatlas.service.jobs.submit import submit
 from gradatlas.service.reports.differences import as_json, spec_differences
 from gradatlas.service.science.explain import explain, sci
 from gradatlas.service.search.history import query_experiments
-from gradatlas.service.web.blueprint import blueprint, check_csrf, error_page, signed_in
+from gradatlas.service.web import sessions
+from gradatlas.service.web.blueprint import blueprint, check_csrf, error_page, local_path, signed_in
 from werkzeug.wrappers import Response as BaseResponse
 
 ACTIVE = ("queued", "running")
@@ -51,10 +52,8 @@ def login() -> BaseResponse | str:
         token = request.form.get("token", "").strip()
         who = current_app.extensions["gradatlas"].tokens.authenticate(token) if token else None
         if who is not None:
-            session.clear()
-            session["token"], session["who"] = token, who.name
-            target = request.args.get("next") or ""
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("web.experiments"))
+            sessions.start(who)
+            return redirect(local_path(request.args.get("next", "")) or url_for("web.experiments"))
         error = "That token is not valid (unknown, mistyped or revoked)."
     return render_template("login.html", error=error)
 
@@ -62,7 +61,7 @@ def login() -> BaseResponse | str:
 @blueprint.post("/logout")
 @signed_in
 def logout() -> BaseResponse:
-    session.clear()
+    sessions.end()
     return redirect(url_for("web.login"))
 
 

@@ -1,8 +1,9 @@
 """The web pages in real headless Chromium (Debian's /usr/bin/chromium, driven
 by Playwright) against a real `gradatlas up`: sign in, submit through the
 form, watch the status turn `succeeded` without a reload, read the charts,
-compare, and the sweep phase diagram. No console errors, no request leaves
-the service (the plotting library is served by the app). Screenshots go to
+compare, and the sweep phase diagram. No console errors (a Content-Security-
+Policy violation is one), no request leaves the service (the plotting library
+is served by the app). Screenshots go to
 test-artifacts/."""
 
 from __future__ import annotations
@@ -64,9 +65,15 @@ class Page:
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: None if r.url.startswith((service.url, "data:")) else self.foreign.append(r.url))
+        # Chromium logs a blocked script or style as a console error already;
+        # this names the directive too, so a page the policy breaks fails check_clean.
+        self.context.add_init_script(
+            "document.addEventListener('securitypolicyviolation', "
+            "(e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`))")
         self.page.set_default_timeout(30_000)
-        self.page.goto(service.url + "/experiments")
+        response = self.page.goto(service.url + "/experiments")
         assert "/login" in self.page.url
+        assert "script-src 'self';" in response.headers["content-security-policy"]  # the pages run under the CSP
         self.page.fill("#token", service.token)
         self.page.click("button[type=submit]")
         self.page.wait_for_url("**/experiments")
@@ -182,6 +189,8 @@ def test_pages_need_sign_in_and_work_offline(chromium: Any, service: Service):
         assert "/login" in anonymous.url
         response = anonymous.request.get(service.url + "/ui/api/experiments")
         assert response.url.endswith("/login?next=/ui/api/experiments?") or "/login" in response.url
+        cookie = next(c for c in context.cookies() if c["name"] == "gradatlas_session")
+        assert cookie["httpOnly"] and not cookie["secure"]  # `up` on 127.0.0.1: plain HTTP on this machine
         script = anonymous.request.get(service.url + "/ui/static/plotly-cartesian.min.js")
         assert script.status == 200 and b"plotly.js" in script.body()[:200]
     finally:
