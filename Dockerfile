@@ -17,6 +17,11 @@ RUN case ",$EXTRAS," in \
     esac \
  && pip install --no-cache-dir ".[$EXTRAS]" \
  && case ",$EXTRAS," in *,worker,*) pip install --no-cache-dir flower ;; esac
+# The services run as an unprivileged user that owns only /data (a new named
+# volume takes the ownership of the folder it is mounted on).
+RUN useradd --system --uid 10001 --create-home --home-dir /home/gradatlas gradatlas \
+ && mkdir -p /data && chown gradatlas:gradatlas /data
+USER gradatlas
 ENV GRADATLAS_HOME=/data
 EXPOSE 8000
 CMD ["gradatlas", "up", "--host", "0.0.0.0"]

@@ -4,6 +4,11 @@ Adds the denormalised columns and indexes the query language filters and
 sorts on, `experiment_tags` (for `tags CONTAINS`), and `sweeps`; existing
 rows are back-filled from their JSON so history queries see them too.
 
+A sweep's linkage (the `sweeps` rows and each point's `sweep_id` and
+`sweep_index`) is the one thing here not derived from the JSON: downgrade
+keeps it in `downgraded_sweeps` and `downgraded_sweep_points`, and upgrade
+puts it back, so `downgrade -1` then `upgrade head` loses no sweep.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-30 23:38:35.068095
@@ -67,6 +72,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_experiments_weight_var', ['weight_var'], unique=False)
         batch_op.create_foreign_key('fk_experiments_sweep_id', 'sweeps', ['sweep_id'], ['id'], ondelete='SET NULL')
     _backfill()
+    _restore_sweeps()
 
 
 def _backfill() -> None:
@@ -88,8 +94,41 @@ def _backfill() -> None:
             connection.execute(tags.insert().values(experiment_id=row.id, tag=tag))
 
 
+KEPT_SWEEPS = 'downgraded_sweeps'
+KEPT_POINTS = 'downgraded_sweep_points'
+
+
+def _restore_sweeps() -> None:
+    """Put back the sweeps and points a downgrade kept, then drop the copies."""
+    connection = op.get_bind()
+    if not sa.inspect(connection).has_table(KEPT_SWEEPS):
+        return
+    columns = 'id, name, owner, base, axes, definition, n_points, created_at'
+    connection.execute(sa.text(f'INSERT INTO sweeps ({columns}) SELECT {columns} FROM {KEPT_SWEEPS}'))
+    connection.execute(sa.text(
+        f'UPDATE experiments SET '
+        f'sweep_id = (SELECT p.sweep_id FROM {KEPT_POINTS} p WHERE p.experiment_id = experiments.id), '
+        f'sweep_index = (SELECT p.sweep_index FROM {KEPT_POINTS} p WHERE p.experiment_id = experiments.id) '
+        f'WHERE id IN (SELECT experiment_id FROM {KEPT_POINTS})'))
+    op.drop_table(KEPT_POINTS)
+    op.drop_table(KEPT_SWEEPS)
+
+
+def _keep_sweeps() -> None:
+    """Copy each point's linkage aside before its columns go; the sweeps
+    table itself is kept under another name (without its indexes, whose
+    names upgrade creates again)."""
+    op.create_table(KEPT_POINTS,
+                    sa.Column('experiment_id', sa.String(length=32), primary_key=True),
+                    sa.Column('sweep_id', sa.String(length=32), nullable=False),
+                    sa.Column('sweep_index', sa.Integer(), nullable=True))
+    op.get_bind().execute(sa.text(
+        f'INSERT INTO {KEPT_POINTS} (experiment_id, sweep_id, sweep_index) '
+        f'SELECT id, sweep_id, sweep_index FROM experiments WHERE sweep_id IS NOT NULL'))
+
 
 def downgrade() -> None:
+    _keep_sweeps()
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.drop_constraint('fk_experiments_sweep_id', type_='foreignkey')
         batch_op.drop_index('ix_experiments_weight_var')
@@ -120,4 +159,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sweeps_owner'))
         batch_op.drop_index(batch_op.f('ix_sweeps_created_at'))
 
-    op.drop_table('sweeps')
+    op.rename_table('sweeps', KEPT_SWEEPS)

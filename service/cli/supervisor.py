@@ -35,6 +35,7 @@ log = logging.getLogger("gradatlas.up")
 
 STOP_GRACE_S = 10.0
 RESTART_BACKOFF_S = 1.0
+MAX_UNIX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 
 def prepare(settings: Settings) -> str | None:
@@ -51,21 +52,32 @@ def prepare(settings: Settings) -> str | None:
     return plaintext
 
 
-def api_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+def api_command(host: str, port: int, workers: int, threads: int, control_socket: Path | None = None) -> list[str]:
     """The API's gunicorn command line, shared with benchmarks/service_throughput.py
     so that the benchmark measures what `gradatlas up` runs. More than one
     thread makes gunicorn use its gthread worker: a request spends most of its
     time waiting on PostgreSQL and Redis, and gthread keeps connections alive;
     on 2 cores, 2 workers × 4 threads doubled the submits per second at p99 ≤ 50 ms
-    of 2 or 4 sync workers (BENCHMARKS.md)."""
+    of 2 or 4 sync workers (BENCHMARKS.md). gunicorn's own default control
+    socket is one per user (~/.gunicorn/gunicorn.ctl), which every service on
+    the host would share: each gets its own, or none."""
+    control = ["--control-socket", str(control_socket)] if control_socket else ["--no-control-socket"]
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", "gradatlas.service.api.wsgi:app"]
+            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", *control,
+            "gradatlas.service.api.wsgi:app"]
+
+
+def control_socket_path(settings: Settings) -> Path | None:
+    """gunicorn's control socket for this home (`gunicornc -s PATH`), or None
+    where the path is too long for a Unix socket (about 108 bytes)."""
+    path = settings.home / "gunicorn.ctl"
+    return path if len(os.fsencode(path)) <= MAX_UNIX_SOCKET_PATH else None
 
 
 def child_commands(settings: Settings, host: str, port: int, workers: int, threads: int = 4) -> dict[str, list[str]]:
     queues = ["cpu", MAINTENANCE_QUEUE] + (["gpu"] if settings.gpu_queue else [])
     return {
-        "api": api_command(host, port, workers, threads),
+        "api": api_command(host, port, workers, threads, control_socket_path(settings)),
         "worker": [sys.executable, "-m", "celery", "-A", "gradatlas.worker.celery_app", "worker", "--beat",
                    "--schedule", str(settings.home / "beat-schedule"), "--queues", ",".join(queues),
                    "--concurrency", "1", "--loglevel", "INFO", "--hostname", f"gradatlas@{os.uname().nodename}"],
@@ -105,13 +117,20 @@ class Supervisor:
         self.stopping = True
 
     def stop_all(self) -> None:
+        """SIGTERM to each child alone: gunicorn and Celery then stop their own
+        workers and pool processes gracefully (a pool process signalled
+        directly dies mid-shutdown, and Celery logs that as an ERROR). A child
+        still running after the grace period is killed with its whole process
+        group."""
         for child in self.children.values():
-            _signal_group(child, signal.SIGTERM)
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        for child in self.children.values():
+        for name, child in self.children.items():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s: killing it", name, STOP_GRACE_S)
                 _signal_group(child, signal.SIGKILL)
                 child.wait()
         log.info("stopped")

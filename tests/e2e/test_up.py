@@ -9,6 +9,8 @@ import io
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +101,25 @@ def test_submits_racing_the_worker_for_the_embedded_queue_are_all_published(runn
     for experiment_id in ids:
         assert _wait_terminal(running, experiment_id, timeout=30)["status"] == "succeeded"
     assert "could not publish" not in running.output()
+
+
+def test_gunicorns_control_socket_is_this_homes_and_a_clean_stop_logs_no_error(running: Service):
+    """One control socket per `gradatlas up` (gunicorn's default, one per user
+    account, would be shared by every service on the host), answering for
+    this service's workers; and stopping a service that has run a job logs no
+    ERROR (a pool process signalled directly did)."""
+    spec = {**DEEP_SIGMOID, "model": {**DEEP_SIGMOID["model"], "depth": 3}, "training": {"steps": 5}}
+    response = requests.post(f"{running.url}/api/v1/experiments", json=spec, headers=running.headers, timeout=5)
+    assert _wait_terminal(running, response.json()["id"])["status"] == "succeeded"
+
+    control = running.home / "gunicorn.ctl"
+    wait_for(control.is_socket, timeout=10, what=f"{control}")
+    gunicornc = Path(sys.executable).parent / "gunicornc"
+    shown = subprocess.run([str(gunicornc), "-s", str(control), "-c", "show workers"], capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0 and "Total: 2 workers" in shown.stdout, shown.stdout + shown.stderr
+
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=30) == 0
+    output = running.output()
+    assert "stopped" in output and not control.exists()
+    assert not [line for line in output.splitlines() if "ERROR" in line or '"level": "error"' in line], output[-3000:]

@@ -1,5 +1,6 @@
 """Migration 0002 on a database that already holds experiments: their tags
-and hot fields are copied out of the JSON, so history queries see old rows."""
+and hot fields are copied out of the JSON, so history queries see old rows;
+and a downgrade and upgrade keep every sweep's points."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.search.history import query_experiments
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.migrate import alembic_config
 from gradatlas.service.store.session import make_engine
-from sqlalchemy import text
+from gradatlas.service.store.sweeps import insert_sweep, read_sweep
+from gradatlas.service.store.tables import Base
+from sqlalchemy import inspect, text
 
 
 def test_upgrade_from_0001_backfills_tags_and_hot_columns(database_url):
@@ -61,3 +66,36 @@ def test_upgrade_from_0002_counts_the_runs_that_succeeded_into_the_duration_tota
     engine.dispose()
     assert totals == {"0.5": 1, "10.0": 2}
     assert seconds == pytest.approx(14.75)
+
+
+def _sweep_state(store: Store, sweep_id: str) -> tuple:
+    sweep = read_sweep(store, sweep_id)
+    assert sweep is not None
+    return (sweep.name, sweep.owner, sweep.axes, sweep.n_points, sweep.created_at,
+            [(point.index, point.experiment_id) for point in sweep.points or []])
+
+
+def test_downgrade_then_upgrade_keeps_every_sweeps_points(database_url):
+    """The sweep linkage is not in the JSON the back-fill reads: the
+    downgrade keeps it aside and the upgrade puts it back."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "head")
+    store = Store.from_url(database_url)
+    specs = [ExperimentSpec.model_validate({"model": {"arch": "mlp", "depth": depth, "width": 8, "activation": "relu"}})
+             for depth in (2, 3, 4)]
+    sweeps = [insert_sweep(store, name=name, owner="alice", base={}, axes=["model.depth"],
+                           definition={"grid": {"model.depth": [2, 3, 4]}}, points=[(spec, "cpu") for spec in specs])[0]
+              for name in ("first", "second")]
+    before = {sweep_id: _sweep_state(store, sweep_id) for sweep_id in sweeps}
+    store.engine.dispose()
+
+    command.downgrade(config, "0001")  # through every later revision, 0002 (the sweeps) included
+    command.upgrade(config, "head")
+
+    store = Store.from_url(database_url)
+    assert {sweep_id: _sweep_state(store, sweep_id) for sweep_id in sweeps} == before
+    assert all(len(state[-1]) == 3 for state in before.values())
+    with store.engine.connect() as connection:
+        assert not {"downgraded_sweeps", "downgraded_sweep_points"} & set(inspect(connection).get_table_names())
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    store.engine.dispose()
