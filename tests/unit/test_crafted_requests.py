@@ -90,13 +90,28 @@ def test_filters_too_deep_or_too_long_are_422_naming_the_limit_and_position(clie
     assert detail["loc"] == ["query", "filter"] and detail["position"] == position and limit in detail["expected"]
 
 
-def test_the_history_page_shows_a_too_deep_filter_as_its_error(app):
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def browser(app):  # type: ignore[no-untyped-def]
+    """A client signed in to the pages."""
     _, token = app.extensions["gradatlas"].tokens.create("alice")
     browser = app.test_client()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text).group(1)  # type: ignore[union-attr]
-    assert browser.post("/login", data={"token": token, "csrf_token": csrf}).status_code == 302
+    assert browser.post("/login", data={"token": token, "csrf_token": _csrf(browser.get("/login").text)}).status_code == 302
+    return browser
+
+
+def test_the_history_page_shows_a_too_deep_filter_as_its_error(browser):
     page = browser.get(f"/experiments?{urlencode({'filter': '(' * 400 + 'id = 1' + ')' * 400})}")
     assert page.status_code == 200 and f"at most {MAX_FILTER_DEPTH} nested parentheses" in page.text
+
+
+def test_the_submit_form_shows_too_deep_json_next_to_its_field(browser, settings):
+    form = {"csrf_token": _csrf(browser.get("/submit").text), "extra": DEEP.decode()}
+    page = browser.post("/submit", data=form)
+    assert page.status_code == 422 and f"deeper than the limit of {settings.max_json_depth} levels" in page.text
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x1b", "\u202e", "\x85"])
