@@ -52,6 +52,8 @@ def first_too_deep(raw: bytes, limit: int) -> int | None:
     or None. Counted before parsing because the parser recurses once per level
     and a deep enough body ends in RecursionError (a 500); strings are skipped,
     so a bracket inside one counts for nothing."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # most bodies: no bracket-by-bracket walk
+        return None
     depth = 0
     for match in _STRING_OR_BRACKET.finditer(raw):
         token = match.group()
