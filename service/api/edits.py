@@ -18,7 +18,7 @@ blueprint = Blueprint("edits", __name__, url_prefix="/api/v1")
 
 @blueprint.patch("/experiments/<experiment_id>")
 @declare("Change name, tags or notes (owner or admin)", "patchExperiment", {200: (Experiment, "the changed experiment")},
-         errors=(401, 403, 404, 415, 422), json=ExperimentPatch)
+         errors=(400, 401, 403, 404, 413, 415, 422), json=ExperimentPatch)
 def patch_experiment(experiment_id: str) -> Response:
     require_owner(found_experiment(experiment_id), principal())
     patch = validated(ExperimentPatch, json_body(), "the patch", "the patch is not valid (name, tags and notes can change)")

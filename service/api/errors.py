@@ -25,7 +25,7 @@ from gradatlas.service.contracts.errors import (
 )
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger("gradatlas.api")
 
@@ -73,7 +73,10 @@ def register_error_handlers(app: Flask) -> None:
     def _http(error: HTTPException) -> Response:
         status = error.code or 500
         message = {413: f"the body is over the limit of {app.config.get('MAX_CONTENT_LENGTH')} bytes"}.get(status, error.description or "")
-        return error_response(status, HTTP_CODES.get(status, "error"), message)
+        response = error_response(status, HTTP_CODES.get(status, "error"), message)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:  # RFC 9110: a 405 lists the methods that are allowed
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

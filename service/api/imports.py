@@ -15,7 +15,7 @@ blueprint = Blueprint("imports", __name__, url_prefix="/api/v1")
 
 @blueprint.post("/imports")
 @declare("Store a profile recorded by GradientProbe in your own loop (source: import)", "importProfile",
-         {201: (Experiment, "stored")}, errors=(400, 401, 415, 422), json=ImportBody)
+         {201: (Experiment, "stored")}, errors=(400, 401, 413, 415, 422), json=ImportBody)
 def post_import() -> tuple[Response, int, dict[str, str]]:
     experiment = import_profile(json_body(), principal().name, services().store)
     location = url_for("experiments.get_experiment", experiment_id=experiment.id)

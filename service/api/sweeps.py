@@ -19,7 +19,7 @@ blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
 
 @blueprint.post("/sweeps")
 @declare("Create a sweep: one experiment per point", "createSweep", {202: (Sweep, "accepted; points queued")},
-         errors=(400, 401, 415, 422), json=SweepRequest)
+         errors=(400, 401, 413, 415, 422), json=SweepRequest)
 def post_sweep() -> tuple[Response, int, dict[str, str]]:
     s = services()
     sweep = create_sweep(require_object(json_body(), "the sweep"), principal().name, s.store, s.enqueue, s.settings)

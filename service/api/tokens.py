@@ -24,7 +24,7 @@ def list_tokens() -> Response:
 
 @blueprint.post("/tokens")
 @declare("Create a token (admin); its plaintext is in this response only", "createToken", {201: (NewToken, "the new token")},
-         errors=(400, 401, 403, 415, 422, 503), json=TokenRequest)
+         errors=(400, 401, 403, 413, 415, 422, 503), json=TokenRequest)
 def create_token() -> tuple[Response, int]:
     require_admin(principal())
     wanted = validated(TokenRequest, json_body(), "the token request", "the token request is not valid")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
+from gradatlas.service.contracts.text import CLIENT
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -87,8 +88,10 @@ def require_object(body: Any, what: str) -> dict[str, Any]:
 
 
 def validated(model: type[Model], body: Any, what: str, invalid: str) -> Model:
-    """`body` as `model`, or InvalidInput (`invalid`, one detail per field)."""
+    """`body` as `model`, or InvalidInput (`invalid`, one detail per field).
+    Validated as a client's request (`text.CLIENT`): its names, tags and notes
+    are held to the rule a stored document read back is not."""
     try:
-        return model.model_validate(require_object(body, what))
+        return model.model_validate(require_object(body, what), context=CLIENT)
     except ValidationError as exc:
         raise InvalidInput(invalid, validation_details(exc)) from exc

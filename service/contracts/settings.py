@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     vanishing_threshold: float = 1e-3
     exploding_threshold: float = 1e3
 
+    # What a request may send (docs/api.md): a larger body is 413, a deeper one 400.
     max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = Field(64, ge=1, le=500)
 
     # Per token, across all API processes; a script can still submit dozens in a burst.
     rate_limit_per_minute: int = 600

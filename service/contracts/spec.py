@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal, get_args
 
+from gradatlas.service.contracts.text import FreeText, Line
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Arch = Literal["mlp", "resmlp", "cnn", "rnn", "transformer"]
@@ -139,9 +140,9 @@ class ProbeSpec(_Strict):
 
 
 class ExperimentSpec(_Strict):
-    name: str = Field("", max_length=200)
-    tags: list[str] = Field(default_factory=list, max_length=32)
-    notes: str = Field("", max_length=10000)
+    name: Line = Field("", max_length=200)
+    tags: list[Line] = Field(default_factory=list, max_length=32)
+    notes: FreeText = Field("", max_length=10000)
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from gradatlas.service.contracts.errors import validated
 from gradatlas.service.contracts.resources import Experiment, Layer
 from gradatlas.service.contracts.spec import ALL_METRICS, ExperimentSpec
+from gradatlas.service.contracts.text import FreeText, Line
 from gradatlas.service.store.columns import hot_values
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.records import store_import
@@ -60,9 +61,9 @@ class ImportBody(BaseModel):
     """What `GradientProbe.to_import()` produces."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field("", max_length=200)
-    tags: list[str] = Field(default_factory=list, max_length=32)
-    notes: str = Field("", max_length=10000)
+    name: Line = Field("", max_length=200)
+    tags: list[Line] = Field(default_factory=list, max_length=32)
+    notes: FreeText = Field("", max_length=10000)
     spec: dict[str, Any] | None = Field(None, description="the ExperimentSpec this loop matches, if any")
     profile: ImportProfile
     summary: ImportSummary

@@ -21,6 +21,7 @@ from typing import Any
 from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.queue import queue_for
 from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.contracts.text import CLIENT, Line
 from gradatlas.service.jobs.batching import group_for_batches
 from gradatlas.service.jobs.submit import Enqueue, check_quota, parse_spec, publish_or_leave_queued
 from gradatlas.service.search.fields import TOP_LEVEL, all_fields
@@ -64,7 +65,7 @@ class SweepRequest(BaseModel):
     """POST /api/v1/sweeps: points = grid × random draws × seeds."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field("", max_length=200)
+    name: Line = Field("", max_length=200)
     base: dict[str, Any] = Field(description="an experiment spec (ExperimentSpec) every point starts from")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="spec path -> values; the product is taken")
     random: RandomAxes | None = None
@@ -132,7 +133,7 @@ def _draw(rng: random.Random, spec: Range | list[Any]) -> Any:
 
 
 def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings: Settings) -> Sweep:
-    request = SweepRequest.model_validate(body)
+    request = SweepRequest.model_validate(body, context=CLIENT)
     axes = list(request.grid) + (list(request.random.ranges) if request.random else []) + (["seed"] if request.seeds else [])
     _check_axes(axes)
     combos = points(request)

@@ -18,16 +18,26 @@ expression over a whitelist of columns (`service.history`), so a filter can
 never become SQL, and a mistake is answered with its position and what was
 expected there. Keywords are case-insensitive; strings take single or
 double quotes (a doubled quote escapes it); numbers take any float notation.
+
+A filter is at most MAX_FILTER_LENGTH characters and nests at most
+MAX_FILTER_DEPTH parentheses or NOTs: the parser recurses once per level, and
+Python's recursion limit must never be what stops it. Control and bidi
+characters are refused (a tab or a line break is whitespace): PostgreSQL
+refuses a NUL in a bound string that SQLite would compare.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gradatlas.service.contracts.errors import InvalidInput
+from gradatlas.service.contracts.text import LINE_BREAKS, first_unsafe
 
+MAX_FILTER_LENGTH = 2000
+MAX_FILTER_DEPTH = 32
 CMP_OPS = ("=", "!=", "<>", "<=", ">=", "<", ">")
 KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL", "CONTAINS", "TRUE", "FALSE", "ASC", "DESC"})
 _TOKEN = re.compile(r"""
@@ -138,10 +148,22 @@ def _describe(token: Token) -> str:
     return "the end of the filter" if token.kind == "end" else repr(token.text)
 
 
+def check_text(text: str) -> None:
+    """QuerySyntaxError for a text too long to parse or holding a character
+    no filter needs (docstring of this module)."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise QuerySyntaxError(MAX_FILTER_LENGTH, f"at most {MAX_FILTER_LENGTH} characters", f"{len(text)} characters")
+    position = first_unsafe(text, LINE_BREAKS)
+    if position is not None:
+        raise QuerySyntaxError(position, "no control or bidi characters", f"U+{ord(text[position]):04X}")
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
+        check_text(text)
         self.tokens = tokenize(text)
         self.at = 0
+        self.depth = 0
 
     @property
     def peek(self) -> Token:
@@ -188,13 +210,24 @@ class _Parser:
         return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
 
     def not_(self) -> Node:
+        opener = self.peek
         if self.accept("keyword", "NOT"):
-            return Not(self.not_())
+            return Not(self.nested(opener, self.not_))
         if self.accept("punct", "("):
-            node = self.or_()
+            node = self.nested(opener, self.or_)
             self.expect("punct", ")", "')' or AND/OR")
             return node
         return self.cond()
+
+    def nested(self, opener: Token, parse: Callable[[], Node]) -> Node:
+        """`parse()` one level deeper than `opener`; past MAX_FILTER_DEPTH a
+        QuerySyntaxError at the opener, long before Python's recursion limit."""
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise QuerySyntaxError(opener.position, f"at most {MAX_FILTER_DEPTH} nested parentheses or NOTs", repr(opener.text))
+        node = parse()
+        self.depth -= 1
+        return node
 
     def cond(self) -> Cond:
         field = self.accept("name")

@@ -29,7 +29,7 @@ from gradatlas.service.contracts.resources import (
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.store.columns import summary_values
 from gradatlas.service.store.durations import count_run
-from gradatlas.service.store.rows import aware, experiment_row, tag_rows, to_experiment, utcnow, write_profile
+from gradatlas.service.store.rows import aware, could_be_id, experiment_row, tag_rows, to_experiment, utcnow, write_profile
 from gradatlas.service.store.session import make_engine, managed_session_maker
 from gradatlas.service.store.tables import ExperimentRow, ProfileArrayRow, ProfileRow
 from sqlalchemy import ColumnElement, Engine, or_, select, text, update
@@ -76,6 +76,8 @@ class Store:
             )
 
     def get_experiment(self, experiment_id: str) -> Experiment | None:
+        if not could_be_id(experiment_id):
+            return None
         with self.session() as session:
             row = session.get(ExperimentRow, experiment_id)
             return to_experiment(row) if row else None
@@ -91,6 +93,8 @@ class Store:
                     for row in session.execute(query).all()]
 
     def get_profile_arrays(self, experiment_id: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, np.ndarray]] | None:
+        if not could_be_id(experiment_id):
+            return None
         with self.session() as session:
             profile = session.get(ProfileRow, experiment_id)
             if profile is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.contracts.text import FreeText, Line
 from gradatlas.service.store.columns import summary_values
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.rows import new_row, tag_rows, to_experiment, utcnow, write_profile
@@ -23,9 +24,9 @@ class ExperimentPatch(BaseModel):
     """PATCH /api/v1/experiments/{id}: any of name, tags, notes."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, max_length=200)
-    tags: list[str] | None = Field(None, max_length=32)
-    notes: str | None = Field(None, max_length=10000)
+    name: Line | None = Field(None, max_length=200)
+    tags: list[Line] | None = Field(None, max_length=32)
+    notes: FreeText | None = Field(None, max_length=10000)
 
     @field_validator("tags")
     @classmethod

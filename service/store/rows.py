@@ -11,6 +11,7 @@ from typing import Any
 from gradatlas.service.contracts import profile_codec
 from gradatlas.service.contracts.resources import Experiment, Progress
 from gradatlas.service.contracts.spec import ExperimentSpec
+from gradatlas.service.contracts.text import first_unsafe
 from gradatlas.service.store.columns import hot_values
 from gradatlas.service.store.tables import ExperimentRow, ExperimentTagRow, ProfileArrayRow, ProfileRow
 from sqlalchemy import delete
@@ -19,6 +20,13 @@ from sqlalchemy.orm import Session
 
 def new_id() -> str:
     return secrets.token_hex(12)
+
+
+def could_be_id(key: str) -> bool:
+    """Whether `key` could name a stored row. No id holds a control character;
+    PostgreSQL refuses even to compare a NUL (a DataError, answered 503 'retry'),
+    where SQLite finds no row, so such a key is looked up on neither."""
+    return first_unsafe(key) is None
 
 
 def utcnow() -> datetime:

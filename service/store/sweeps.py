@@ -10,7 +10,7 @@ from typing import Any
 
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.store.gateway import Store
-from gradatlas.service.store.rows import aware, experiment_row, new_id, tag_rows, utcnow
+from gradatlas.service.store.rows import aware, could_be_id, experiment_row, new_id, tag_rows, utcnow
 from gradatlas.service.store.tables import ExperimentRow, SweepRow
 from sqlalchemy import func, select
 
@@ -54,6 +54,8 @@ def insert_sweep(store: Store, *, name: str, owner: str, base: dict[str, Any], a
 
 
 def read_sweep(store: Store, sweep_id: str, with_points: bool = True) -> StoredSweep | None:
+    if not could_be_id(sweep_id):
+        return None
     with store.session() as session:
         sweep = session.get(SweepRow, sweep_id)
         if sweep is None:

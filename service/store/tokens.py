@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gradatlas.service.contracts.resources import TokenInfo
 from gradatlas.service.store.gateway import Store
-from gradatlas.service.store.rows import aware, utcnow
+from gradatlas.service.store.rows import aware, could_be_id, utcnow
 from gradatlas.service.store.tables import TokenRow, WebSessionRow
 from sqlalchemy import delete, select, update
 
@@ -20,6 +20,8 @@ def insert_token(store: Store, token_id: str, name: str, secret_hash: str, is_ad
 
 def active_token(store: Store, token_id: str) -> tuple[TokenInfo, str] | None:
     """The token and its stored secret hash; None when unknown or revoked."""
+    if not could_be_id(token_id):
+        return None
     with store.session() as session:
         row = session.get(TokenRow, token_id)
         if row is None or row.revoked_at is not None:
@@ -36,6 +38,8 @@ def all_tokens(store: Store) -> list[TokenInfo]:
 def revoke_token(store: Store, token_id: str) -> bool:
     """True when an active token was revoked now. Every web session signed in
     with it ends in the same transaction."""
+    if not could_be_id(token_id):
+        return False
     with store.session() as session:
         result = session.execute(
             update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=utcnow())

@@ -12,6 +12,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from gradatlas.service.api.auth import principal
 from gradatlas.service.api.context import services
+from gradatlas.service.api.requests import first_too_deep
 from gradatlas.service.contracts.errors import DomainError
 from gradatlas.service.contracts.spec import ExperimentSpec, apply_merge_patch
 from gradatlas.service.jobs.submit import submit as submit_experiment
@@ -84,10 +85,14 @@ def split(spec: dict[str, Any]) -> tuple[dict[str, str], str]:
     return values, json.dumps(rest, indent=2) if rest else "{}"
 
 
-def build(form: dict[str, str], extra: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The spec from the form, and errors by field path for what cannot even be parsed."""
+def build(form: dict[str, str], extra: str, max_depth: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """The spec from the form, and errors by field path for what cannot even be
+    parsed (JSON nested past `max_depth` included, as in an API body)."""
     errors: dict[str, str] = {}
     try:
+        too_deep = first_too_deep(extra.encode("utf-8", "surrogatepass"), max_depth)
+        if too_deep is not None:
+            raise ValueError(f"nested deeper than the limit of {max_depth} levels (at byte {too_deep})")
         spec = json.loads(extra or "{}")
         if not isinstance(spec, dict):
             raise ValueError("expected a JSON object")
@@ -135,9 +140,9 @@ def submit() -> BaseResponse | str | tuple[str, int]:
     errors: dict[str, str] = {}
     if request.method == "POST":
         values, extra = dict(request.form), request.form.get("extra", "{}")
-        spec, errors = build(values, extra)
+        s = services()
+        spec, errors = build(values, extra, s.settings.max_json_depth)
         if not errors:
-            s = services()
             try:
                 created = submit_experiment(spec, principal().name, s.store, s.enqueue, s.settings)
             except DomainError as exc:

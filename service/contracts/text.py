@@ -1,0 +1,56 @@
+"""Text a person gives the service: names, tags, notes, filters, ids.
+
+Why a rule at all: PostgreSQL refuses a NUL in text (SQLite stores it), so
+the same request must not mean different things on the two backends; other
+control characters and the bidirectional overrides print raw in `gradatlas
+ls` and in a terminal, where they can hide or reorder what a name says; a
+lone surrogate cannot even be encoded for the database. A newline or a tab
+is ordinary in notes and in a multi-line filter, nowhere else.
+
+The checks apply to what a client sends now (`CLIENT`, the validation
+context of `contracts.errors.validated`), never to a stored spec read back:
+a row written before the rule must still run and read back as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, ValidationInfo
+
+CLIENT = {"from_client": True}  # the validation context of a request body
+LINE_BREAKS = "\t\n\r"
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def first_unsafe(text: str, allow: str = "") -> int | None:
+    """The position of the first control, bidi or surrogate character of
+    `text` not in `allow`; None when there is none."""
+    for match in _UNSAFE.finditer(text):
+        if match.group() not in allow:
+            return match.start()
+    return None
+
+
+def unsafe_reason(text: str, allow: str = "") -> str | None:
+    """What is wrong with `text`, in words, or None when nothing is."""
+    position = first_unsafe(text, allow)
+    if position is None:
+        return None
+    return f"contains the control or bidi character U+{ord(text[position]):04X} at position {position}"
+
+
+def _checker(allow: str):  # type: ignore[no-untyped-def]
+    def check(value: str, info: ValidationInfo) -> str:
+        reason = unsafe_reason(value, allow) if (info.context or {}).get("from_client") else None
+        if reason is not None:
+            raise ValueError(reason)
+        return value
+
+    return check
+
+
+# One line of text (a name, a tag) and free text (notes), checked when a client sends them.
+Line = Annotated[str, AfterValidator(_checker(""))]
+FreeText = Annotated[str, AfterValidator(_checker(LINE_BREAKS))]
