@@ -44,7 +44,8 @@ LEADER = textwrap.dedent("""
         (folder / "grandchild-got-sigterm").write_text("yes")
         sys.exit(1)
     signal.signal(signal.SIGTERM, on_term)
-    (folder / "grandchild-ready").write_text(str(os.getpid()))
+    (folder / "grandchild-pid").write_text(str(os.getpid()))
+    (folder / "grandchild-pid").rename(folder / "grandchild-ready")  # whole, never half-written
     while True:
         time.sleep(0.1)
     ''', folder])
