@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 from gradatlas.service.api.auth import guard_api
 from gradatlas.service.api.context import Services
 from gradatlas.service.api.errors import register_error_handlers
+from gradatlas.service.api.limits import check_request_limits
 from gradatlas.service.api.metrics import count_request, start_timer
 from gradatlas.service.auth.ratelimit import RateLimiter, make_counter
 from gradatlas.service.auth.tokens import Tokens
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.extensions["gradatlas"] = Services(settings, store, token_keeper, enqueue, broker_ping, limiter)
     app.before_request(start_timer)  # first, so that every answer is timed
     app.before_request(_assign_request_id)
+    app.before_request(check_request_limits)  # 414/431 in the JSON shape, before anything reads the headers
     app.before_request(guard_api)  # the one authentication of /api/v1: no blueprint authenticates again
     app.after_request(_echo_request_id)
     register_error_handlers(app)
