@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     limiter = RateLimiter(make_counter(settings.broker_url, settings.home), settings.rate_limit_per_minute,
-                          settings.rate_limit_submits_per_minute)
+                          settings.rate_limit_submits_per_minute, settings.failed_auth_per_minute)
     token_keeper = Tokens(store, settings.resolved_pepper(), cache_s=settings.token_cache_s)
     app.extensions["gradatlas"] = Services(settings, store, token_keeper, enqueue, broker_ping, limiter)
     app.before_request(start_timer)  # first, so that every answer is timed
