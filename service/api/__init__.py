@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 from gradatlas.service.api.auth import guard_api
 from gradatlas.service.api.context import Services
 from gradatlas.service.api.errors import register_error_handlers
+from gradatlas.service.api.limits import check_request_limits
 from gradatlas.service.api.metrics import count_request, start_timer
 from gradatlas.service.auth.ratelimit import RateLimiter, make_counter
 from gradatlas.service.auth.tokens import Tokens
@@ -32,11 +33,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None, enq
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     limiter = RateLimiter(make_counter(settings.broker_url, settings.home), settings.rate_limit_per_minute,
-                          settings.rate_limit_submits_per_minute)
+                          settings.rate_limit_submits_per_minute, settings.failed_auth_per_minute)
     token_keeper = Tokens(store, settings.resolved_pepper(), cache_s=settings.token_cache_s)
     app.extensions["gradatlas"] = Services(settings, store, token_keeper, enqueue, broker_ping, limiter)
     app.before_request(start_timer)  # first, so that every answer is timed
     app.before_request(_assign_request_id)
+    app.before_request(check_request_limits)  # 414/431 in the JSON shape, before anything reads the headers
     app.before_request(guard_api)  # the one authentication of /api/v1: no blueprint authenticates again
     app.after_request(_echo_request_id)
     register_error_handlers(app)

@@ -36,8 +36,8 @@ STATUS: dict[type[DomainError], int] = {
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-              503: "unavailable"}
+              414: "uri_too_long", 415: "unsupported_media_type", 422: "validation_error",
+              429: "rate_limited", 431: "header_fields_too_large", 503: "unavailable"}
 
 
 def status_of(error: DomainError) -> int:

@@ -21,10 +21,10 @@ FILTER_HELP = ("History query: `field op value` joined by AND/OR/NOT and parenth
 
 class PageQuery(BaseModel):
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    page_token: str = Field("", description="next_page_token of the previous page")
 
 
 class ExperimentQuery(PageQuery):
-    page_token: str = Field("", description="next_page_token of the previous page")
     filter: str = Field("", description=FILTER_HELP)
     order_by: str = Field("", description="comma list of `field [asc|desc]`; NULLs last; default created_at desc")
 
@@ -64,6 +64,7 @@ class TheoryPrediction(BaseModel):
 
 class SweepList(BaseModel):
     items: list[Sweep] = Field(description="newest first, without their tables")
+    next_page_token: str | None = Field(None, description="the next page's page_token; null on the last page (always sent)")
 
 
 class Health(BaseModel):

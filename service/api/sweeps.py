@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from gradatlas.service.api.auth import principal
 from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import CSV, declare
@@ -13,6 +13,7 @@ from gradatlas.service.api.requests import json_body, limit_arg, requested_forma
 from gradatlas.service.api.schemas import FormatQuery, PageQuery, SweepList
 from gradatlas.service.contracts.errors import NotFound, require_object
 from gradatlas.service.jobs.sweeps import Sweep, SweepRequest, SweepRowOut, create_sweep, get_sweep, list_sweeps
+from gradatlas.service.search.list_pages import decode_key, encode_key
 from gradatlas.service.store.columns import SUMMARY_COLUMNS
 
 blueprint = Blueprint("sweeps", __name__, url_prefix="/api/v1")
@@ -40,11 +41,14 @@ def read_sweep(sweep_id: str) -> Response:
 
 
 @blueprint.get("/sweeps")
-@declare("List sweeps, newest first", "listSweeps", {200: (SweepList, "the sweeps, without their tables")},
+@declare("List sweeps, newest first", "listSweeps", {200: (SweepList, "a page of sweeps, without their tables")},
          errors=(401, 422), query=PageQuery)
 def read_sweeps() -> Response:
-    sweeps = list_sweeps(services().store, limit_arg())
-    return jsonify({"items": [sweep.model_dump(mode="json") for sweep in sweeps]})
+    pepper = services().settings.resolved_pepper()
+    after = decode_key("sweeps", request.args.get("page_token"), pepper)
+    sweeps, next_key = list_sweeps(services().store, limit_arg(), after)
+    return jsonify({"items": [sweep.model_dump(mode="json") for sweep in sweeps],
+                    "next_page_token": encode_key("sweeps", next_key, pepper)})
 
 
 @blueprint.get("/sweeps/<sweep_id>/table")

@@ -3,23 +3,28 @@ plaintext is in the creating response only; the database keeps its HMAC."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from gradatlas.service.api.auth import principal
 from gradatlas.service.api.context import services
 from gradatlas.service.api.declare import declare
-from gradatlas.service.api.requests import json_body
+from gradatlas.service.api.requests import json_body, limit_arg
+from gradatlas.service.api.schemas import PageQuery
 from gradatlas.service.auth.ownership import require_admin
 from gradatlas.service.contracts.errors import NotFound, validated
 from gradatlas.service.contracts.resources import NewToken, TokenList, TokenRequest
+from gradatlas.service.search.list_pages import decode_key, encode_key
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1")
 
 
 @blueprint.get("/tokens")
-@declare("List tokens (admin)", "listTokens", {200: (TokenList, "every token, never its plaintext")}, errors=(401, 403, 503))
+@declare("List tokens (admin), oldest first", "listTokens", {200: (TokenList, "a page of tokens, never their plaintext")},
+         errors=(401, 403, 422, 503), query=PageQuery)
 def list_tokens() -> Response:
     require_admin(principal())
-    return jsonify({"items": [info.model_dump(mode="json") for info in services().tokens.list()]})
+    pepper = services().settings.resolved_pepper()
+    tokens, next_key = services().tokens.page(limit_arg(), decode_key("tokens", request.args.get("page_token"), pepper))
+    return jsonify({"items": [info.model_dump(mode="json") for info in tokens], "next_page_token": encode_key("tokens", next_key, pepper)})
 
 
 @blueprint.post("/tokens")

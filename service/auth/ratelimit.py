@@ -78,17 +78,36 @@ class SqliteCounter:
         return int(row[0]) if row else 0
 
 
+def _window_now() -> tuple[int, int]:
+    """The current window and the seconds until the next one begins."""
+    now = time.time()
+    window = int(now // WINDOW_S)
+    return window, max(1, int((window + 1) * WINDOW_S - now + 0.999))
+
+
 class RateLimiter:
-    def __init__(self, counter: Counter, per_minute: int, submits_per_minute: int) -> None:
+    def __init__(self, counter: Counter, per_minute: int, submits_per_minute: int, failed_auth_per_minute: int = 30) -> None:
         self.counter, self.per_minute, self.submits_per_minute = counter, per_minute, submits_per_minute
+        self.failed_auth_per_minute = failed_auth_per_minute
 
     def check(self, token_id: str, is_submit: bool) -> Verdict:
-        now = time.time()
-        window = int(now // WINDOW_S)
-        retry_after = max(1, int((window + 1) * WINDOW_S - now + 0.999))
+        window, retry_after = _window_now()
         if self.counter.increment(f"all:{token_id}", window) > self.per_minute:
             return Verdict(False, retry_after)
         if is_submit and self.counter.increment(f"submit:{token_id}", window) > self.submits_per_minute:
+            return Verdict(False, retry_after)
+        return Verdict(True, 0)
+
+    def failed_auth(self, address: str) -> Verdict:
+        """Counts one failed authentication from `address`; refused once the
+        address is past its budget for this minute. Only failures are counted
+        and refused: a valid token from the same address still works, because
+        the address may be a proxy or a NAT shared with honest clients, whom
+        one bad script must not lock out; and tokens are random 256-bit
+        secrets, so the budget is there to make scanners and misconfigured
+        scripts back off, not to stop guessing."""
+        window, retry_after = _window_now()
+        if self.counter.increment(f"authfail:{address}", window) > self.failed_auth_per_minute:
             return Verdict(False, retry_after)
         return Verdict(True, 0)
 

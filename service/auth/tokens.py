@@ -22,6 +22,7 @@ from collections.abc import Callable
 from gradatlas.service.contracts.resources import Principal, TokenInfo
 from gradatlas.service.store import tokens as stored
 from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.pages import Key
 
 PREFIX = "ga"
 CACHE_MAX = 1024  # accepted tokens remembered per process; emptied when full
@@ -72,6 +73,10 @@ class Tokens:
 
     def list(self) -> list[TokenInfo]:
         return stored.all_tokens(self.store)
+
+    def page(self, limit: int, after: Key | None = None) -> tuple[list[TokenInfo], Key | None]:
+        """Oldest first, and the key the next page starts after (None on the last page)."""
+        return stored.token_page(self.store, limit, after)
 
     def revoke(self, token_id: str) -> bool:
         with self._lock:

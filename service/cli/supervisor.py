@@ -36,6 +36,13 @@ log = logging.getLogger("gradatlas.up")
 STOP_GRACE_S = 10.0
 RESTART_BACKOFF_S = 1.0
 MAX_UNIX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+# gunicorn's own request limits, above the service's (GRADATLAS_MAX_URL_BYTES,
+# _MAX_HEADER_BYTES, _MAX_HEADERS at their maxima), so that the service, not
+# gunicorn's HTML page, answers 414 and 431. The request line's maximum is
+# 8190, under a 8 KiB URL: 0 (no limit) is the only value above it. 0 for the
+# field size would mean gunicorn's default 8190, not "no limit" (gunicorn 27's
+# parser sets it so, whatever its docs say), hence a number.
+GUNICORN_LIMITS = ["--limit-request-line", "0", "--limit-request-field_size", "32768", "--limit-request-fields", "1000"]
 
 
 def prepare(settings: Settings) -> str | None:
@@ -63,7 +70,7 @@ def api_command(host: str, port: int, workers: int, threads: int, control_socket
     the host would share: each gets its own, or none."""
     control = ["--control-socket", str(control_socket)] if control_socket else ["--no-control-socket"]
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", *control,
+            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", *control, *GUNICORN_LIMITS,
             "gradatlas.service.api.wsgi:app"]
 
 

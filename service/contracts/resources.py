@@ -109,7 +109,8 @@ class NewToken(TokenInfo):
 
 
 class TokenList(BaseModel):
-    items: list[TokenInfo]
+    items: list[TokenInfo] = Field(description="oldest first, revoked ones included")
+    next_page_token: str | None = Field(None, description="the next page's page_token; null on the last page (always sent)")
 
 
 class ErrorDetail(BaseModel):

@@ -60,10 +60,18 @@ class Settings(BaseSettings):
     # What a request may send (docs/api.md): a larger body is 413, a deeper one 400.
     max_body_bytes: int = 1024 * 1024
     max_json_depth: int = Field(64, ge=1, le=500)
+    # A longer URL is 414, a larger header or more headers 431 (JSON, naming the limit);
+    # gunicorn's own limits sit above these (service/cli/supervisor.py, docker-compose.yml).
+    max_url_bytes: int = Field(8192, ge=256, le=65536)
+    max_header_bytes: int = Field(8192, ge=256, le=16384)
+    max_headers: int = Field(100, ge=10, le=500)
 
     # Per token, across all API processes; a script can still submit dozens in a burst.
     rate_limit_per_minute: int = 600
     rate_limit_submits_per_minute: int = 120
+    # Per client address (request.remote_addr: behind a proxy, the proxy's):
+    # requests with a missing or wrong token past this are 429 until the minute ends.
+    failed_auth_per_minute: int = Field(30, ge=1)
     # An API process accepts a token it has checked for this long without
     # reading the database again: a revoked token is refused within it.
     token_cache_s: float = 5.0

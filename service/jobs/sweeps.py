@@ -26,6 +26,7 @@ from gradatlas.service.jobs.batching import group_for_batches
 from gradatlas.service.jobs.submit import Enqueue, check_quota, parse_spec, publish_or_leave_queued
 from gradatlas.service.search.fields import TOP_LEVEL, all_fields
 from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.pages import Key
 from gradatlas.service.store.sweeps import StoredSweep, insert_sweep, read_sweep, recent_sweep_ids
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -206,6 +207,8 @@ def _get(document: dict[str, Any], path: str) -> Any:
     return node
 
 
-def list_sweeps(store: Store, limit: int = 50) -> list[Sweep]:
-    return [sweep for sweep in (get_sweep(store, sweep_id, with_table=False) for sweep_id in recent_sweep_ids(store, limit))
-            if sweep is not None]
+def list_sweeps(store: Store, limit: int = 50, after: Key | None = None) -> tuple[list[Sweep], Key | None]:
+    """A page of sweeps, newest first, without their tables; and the key the next page starts after."""
+    ids, next_key = recent_sweep_ids(store, limit, after)
+    sweeps = [sweep for sweep in (get_sweep(store, sweep_id, with_table=False) for sweep_id in ids) if sweep is not None]
+    return sweeps, next_key

@@ -10,6 +10,7 @@ from typing import Any
 
 from gradatlas.service.contracts.spec import ExperimentSpec
 from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.pages import Key, keyset_select, split_page
 from gradatlas.service.store.rows import aware, could_be_id, experiment_row, new_id, tag_rows, utcnow
 from gradatlas.service.store.tables import ExperimentRow, SweepRow
 from sqlalchemy import func, select
@@ -76,7 +77,8 @@ def _points(session: Any, sweep_id: str) -> list[SweepPoint]:
             for r in found]
 
 
-def recent_sweep_ids(store: Store, limit: int) -> list[str]:
-    """Newest first."""
+def recent_sweep_ids(store: Store, limit: int, after: Key | None = None) -> tuple[list[str], Key | None]:
+    """Newest first, past `after`; with the key of the last one shown when more follow."""
     with store.session() as session:
-        return list(session.scalars(select(SweepRow.id).order_by(SweepRow.created_at.desc(), SweepRow.id.desc()).limit(limit)))
+        rows, next_key = split_page(list(session.scalars(keyset_select(SweepRow, limit, after, newest_first=True))), limit)
+        return [row.id for row in rows], next_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gradatlas.service.contracts.resources import TokenInfo
 from gradatlas.service.store.gateway import Store
+from gradatlas.service.store.pages import Key, keyset_select, split_page
 from gradatlas.service.store.rows import aware, could_be_id, utcnow
 from gradatlas.service.store.tables import TokenRow, WebSessionRow
 from sqlalchemy import delete, select, update
@@ -33,6 +34,13 @@ def all_tokens(store: Store) -> list[TokenInfo]:
     """Revoked ones included, oldest first."""
     with store.session() as session:
         return [token_info(row) for row in session.scalars(select(TokenRow).order_by(TokenRow.created_at))]
+
+
+def token_page(store: Store, limit: int, after: Key | None) -> tuple[list[TokenInfo], Key | None]:
+    """Oldest first, revoked ones included; with the key of the last one shown when more follow."""
+    with store.session() as session:
+        rows, next_key = split_page(list(session.scalars(keyset_select(TokenRow, limit, after, newest_first=False))), limit)
+        return [token_info(row) for row in rows], next_key
 
 
 def revoke_token(store: Store, token_id: str) -> bool:

@@ -186,3 +186,23 @@ def test_cli_sweep_wait_prints_its_table_and_page_then_compare(service: Service,
     assert text[-2].split() == ["model.bias", *(json.dumps(b) for b in bias)]
     assert text[-1].split() == ["model.init.weight_var", *(json.dumps(w) for w in weight_var)]
     assert "True" not in "\n".join(text) and "False" not in "\n".join(text)
+
+
+def test_client_pages_through_sweeps_and_tokens(service: Service):
+    client = Client(service.url, service.token)
+    made = [client.sweep({"name": f"paged-{n}", "base": SMALL_SIGMOID, "seeds": [n]}).id for n in range(3)]
+    seen, token = [], None
+    while True:
+        sweeps, token = client.sweep_page(limit=1, page_token=token)
+        assert len(sweeps) <= 1
+        seen += [sweep.id for sweep in sweeps]
+        if token is None:
+            break
+    assert [sweep_id for sweep_id in seen if sweep_id in made] == made[::-1] and len(seen) == len(set(seen))
+    for n in range(2):
+        requests.post(f"{service.url}/api/v1/tokens", json={"name": f"paged-{n}"}, headers=service.headers, timeout=10)
+    first, token = client.token_page(limit=2)
+    assert len(first) == 2 and token is not None
+    rest, last = client.token_page(limit=200, page_token=token)
+    names = [item["name"] for item in first + rest]
+    assert last is None and names[-2:] == ["paged-0", "paged-1"] and len(names) == len(set(item["id"] for item in first + rest))

@@ -208,3 +208,11 @@ def test_the_build_context_leaves_out_local_state_and_test_artifacts(tmp_path):
     sent = _context_files(tmp_path)
     assert set(needed) <= sent, set(needed) - sent
     assert not set(left_out) & sent, set(left_out) & sent
+
+
+def test_the_api_runs_gunicorn_with_the_limits_gradatlas_up_uses(compose):
+    """gunicorn's limits sit above the service's, so 414/431 come from the service as JSON."""
+    from gradatlas.service.cli.supervisor import GUNICORN_LIMITS
+
+    command = " ".join(compose["services"]["api"]["command"])
+    assert " ".join(GUNICORN_LIMITS) in command

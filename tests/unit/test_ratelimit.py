@@ -113,3 +113,24 @@ def _answers(url: str) -> bool:
         return requests.get(url + "/healthz", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_failed_authentications_from_one_address_are_throttled_but_a_valid_token_still_works(settings, store):
+    app, client = _app(settings, store, failed_auth_per_minute=5)
+    alice = _headers(app)
+    wrong = {"Authorization": "Bearer not-a-token"}
+    codes = [client.get("/api/v1/experiments", headers=wrong).status_code for _ in range(5)]
+    codes += [client.get("/api/v1/experiments").status_code for _ in range(2)]  # no token counts too
+    assert codes == [401] * 5 + [429] * 2
+    refused = client.get("/api/v1/experiments", headers=wrong)
+    assert refused.get_json()["error"]["code"] == "rate_limited" and refused.headers["Retry-After"] == "30"
+    assert client.get("/api/v1/experiments", headers=alice).status_code == 200
+    other = client.get("/api/v1/experiments", headers=wrong, environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert other.status_code == 401  # another address has its own budget
+
+
+def test_the_failed_auth_budget_defaults_to_30_a_minute(settings, store):
+    _, client = _app(settings, store)
+    wrong = {"Authorization": "Bearer not-a-token"}
+    codes = [client.get("/api/v1/experiments", headers=wrong).status_code for _ in range(31)]
+    assert codes == [401] * 30 + [429]

@@ -30,7 +30,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     with fresh_database(home, SERVICES_DATABASE_URL) as database_url:
         app_settings = Settings(home=home, database_url=database_url,
                                 broker_url=fresh_broker(home, SERVICES_BROKER_URL), pepper="p",
-                                rate_limit_per_minute=10**9, rate_limit_submits_per_minute=10**9)
+                                rate_limit_per_minute=10**9, rate_limit_submits_per_minute=10**9, failed_auth_per_minute=10**9)
         upgrade(database_url)
         store = Store.from_url(database_url)
         try:
