@@ -11,6 +11,7 @@ API's own error body rather than a bare HTTP status.
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method name of the class below
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -218,16 +219,16 @@ class Client:
     def get_sweep(self, sweep_id: str) -> Sweep:
         return Sweep.from_json(self._json("GET", f"/api/v1/sweeps/{sweep_id}"))
 
-    def sweep_page(self, limit: int = 50, page_token: str | None = None) -> tuple[list[Sweep], str | None]:
+    def sweep_page(self, limit: int = 50, page_token: str | None = None) -> tuple[builtins.list[Sweep], str | None]:
         """One page of sweeps, newest first and without their tables, and the token of the next (None on the last)."""
         items, token = self._list_page("/api/v1/sweeps", limit, page_token)
         return [Sweep.from_json(item) for item in items], token
 
-    def token_page(self, limit: int = 50, page_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def token_page(self, limit: int = 50, page_token: str | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """One page of API tokens (admin), oldest first and never their plaintext, and the token of the next page."""
         return self._list_page("/api/v1/tokens", limit, page_token)
 
-    def _list_page(self, path: str, limit: int, page_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def _list_page(self, path: str, limit: int, page_token: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         params: dict[str, Any] = {"limit": limit, **({"page_token": page_token} if page_token else {})}
         page = self._json("GET", path, params=params)
         return page["items"], page.get("next_page_token") or None

@@ -12,6 +12,7 @@ object, it is refused at once.
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method name of the class below
 import hashlib
 import hmac
 import secrets
@@ -74,7 +75,7 @@ class Tokens:
     def list(self) -> list[TokenInfo]:
         return stored.all_tokens(self.store)
 
-    def page(self, limit: int, after: Key | None = None) -> tuple[list[TokenInfo], Key | None]:
+    def page(self, limit: int, after: Key | None = None) -> tuple[builtins.list[TokenInfo], Key | None]:
         """Oldest first, and the key the next page starts after (None on the last page)."""
         return stored.token_page(self.store, limit, after)
 
