@@ -208,3 +208,13 @@ def test_the_build_context_leaves_out_local_state_and_test_artifacts(tmp_path):
     sent = _context_files(tmp_path)
     assert set(needed) <= sent, set(needed) - sent
     assert not set(left_out) & sent, set(left_out) & sent
+
+
+def test_the_image_checks_readiness_and_pins_flower():
+    """`docker run` without compose still reports health: both images' default
+    command serves the API, so the image checks /readyz; the compose services
+    that run something else override it (test above)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    check = dockerfile[dockerfile.index("HEALTHCHECK"):].split("\nCMD", 1)[0]
+    assert "http://127.0.0.1:8000/readyz" in check and "--interval=" in check and "--timeout=" in check
+    assert "pip install --no-cache-dir flower==" in dockerfile and "flower ;;" not in dockerfile
