@@ -17,6 +17,12 @@ from gradatlas.service.api.declare import EXTRAS, api_spec
 
 BEFORE = json.loads((Path(__file__).with_name("openapi_before.json")).read_text())
 COMPARED = ("operationId", "parameters", "requestBody", "responses", "security")  # the summary is prose: reworded freely
+# What the hand-written document said wrongly, each with why: the only narrowings allowed.
+CORRECTED = {
+    "POST /api/v1/sweeps/requestBody/content/application/json/schema/properties/base/additionalProperties":
+        "a sweep's base is an experiment spec: a key ExperimentSpec does not know was always answered 422",
+    "SweepRequest/properties/base/additionalProperties": "the same, in the named schema",
+}
 
 
 @pytest.fixture
@@ -54,6 +60,10 @@ def lost(old: Any, new: Any, where: str = "") -> list[str]:
             else:
                 missing += lost(value, new[key], f"{where}/{key}")
         return missing
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):  # anyOf, allOf: each may say more
+        return [line for index, (was, now) in enumerate(zip(old, new, strict=True)) for line in lost(was, now, f"{where}/{index}")]
+    if where in CORRECTED:
+        return []
     return [] if old == new else [f"{where}: {old!r} became {new!r}"]
 
 
@@ -79,11 +89,11 @@ def _comparable(operation: dict[str, Any], document: dict[str, Any]) -> dict[str
 
 
 def undocumented_routes(app: Flask, document: dict[str, Any]) -> list[str]:
-    """Each Flask route under /api/ (methods and path) absent from the document;
-    the document's own two routes are not operations of the API."""
+    """Each Flask route under /api/ (methods and path) absent from the document,
+    the document's own two routes included."""
     missing = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/") or rule.endpoint.startswith("openapi."):
+        if not rule.rule.startswith("/api/"):
             continue
         template = re.sub(r"<(?:[^>:]+:)?([^>]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
