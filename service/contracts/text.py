@@ -65,10 +65,17 @@ class Documented:
 
 
 def _safe_pattern(allow: str) -> str:
-    """_UNSAFE as an ECMA-262 pattern of the characters a text may hold."""
-    unsafe = "".join(chr(c) for c in range(0x20) if chr(c) not in allow)
-    ranges = "".join(f"\\u{ord(c):04x}" for c in unsafe)
-    return f"^[^{ranges}\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ud800-\\udfff]*$"
+    """_UNSAFE as an ECMA-262 pattern of the characters a text may hold (lone
+    surrogates left out: JSON Schema strings are code points already)."""
+    blocked = [c for c in range(0x20) if chr(c) not in allow]
+    runs: list[list[int]] = []
+    for code in blocked:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    controls = "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in runs)
+    return f"^[^{controls}\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$"
 
 
 # One line of text (a name, a tag) and free text (notes), checked when a client sends them.

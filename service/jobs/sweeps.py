@@ -135,7 +135,7 @@ def _draw(rng: random.Random, spec: Range | list[Any]) -> Any:
 
 
 def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings: Settings) -> Sweep:
-    request = SweepRequest.model_validate(body, context=CLIENT)
+    request = SweepRequest.model_validate(body, strict=True, context=CLIENT)  # strict: as contracts.errors.validated
     axes = list(request.grid) + (list(request.random.ranges) if request.random else []) + (["seed"] if request.seeds else [])
     _check_axes(axes)
     combos = points(request)
