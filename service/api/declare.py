@@ -48,6 +48,12 @@ class Extras:
 EXTRAS: dict[str, Extras] = {}
 CSV = {"text/csv": {"schema": {"type": "string"}}}  # media= of the routes that answer ?format=csv
 
+# Statuses a route answers because of what it is, not what it does, added to
+# every declaration so that none is forgotten (each with the error body):
+EVERY_REQUEST = (414, 431)  # a URL or header over the server's limits
+AUTHENTICATED = (401, 429, 503)  # the token guard: no or bad token, its rate limit, the token table unreachable
+JSON_BODY = (400, 413, 415)  # malformed or too deep JSON, a body over the limit, not application/json
+
 
 def declare(summary: str, operation_id: str, responses: Mapping[int, Declared], *, errors: Iterable[int] = (),
             json: Any = None, query: Any = None, media: Mapping[int, Mapping[str, Any]] | None = None,
@@ -59,7 +65,7 @@ def declare(summary: str, operation_id: str, responses: Mapping[int, Declared], 
     if operation_id in EXTRAS:
         raise ValueError(f"operationId {operation_id!r} is declared twice")
     codes: dict[str, Declared] = {f"HTTP_{status}": declared for status, declared in responses.items()}
-    codes |= {f"HTTP_{status}": (ErrorResponse, "error") for status in errors}
+    codes |= {f"HTTP_{status}": (ErrorResponse, "error") for status in _error_statuses(errors, json is not None, public)}
     EXTRAS[operation_id] = Extras({status: dict(types) for status, types in (media or {}).items()}, variants)
     validator = api_spec.validate(
         json=json, query=query, resp=Responses(**codes), operation_id=operation_id, security={} if public else None,
@@ -72,6 +78,12 @@ def declare(summary: str, operation_id: str, responses: Mapping[int, Declared], 
         return wrapped  # type: ignore[no-any-return]
 
     return decorate
+
+
+def _error_statuses(declared: Iterable[int], has_body: bool, public: bool) -> list[int]:
+    """The route's own error statuses and those every route of its kind answers."""
+    implied = (*EVERY_REQUEST, *(() if public else AUTHENTICATED), *(JSON_BODY if has_body else ()))
+    return sorted({*declared, *implied})
 
 
 def _documented_status(codes: Mapping[str, Declared]) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 from gradatlas.service.api.context import services
+from gradatlas.service.api.declare import declare
 from gradatlas.service.store.durations import DURATION_BOUNDS, bucket_label
 from gradatlas.service.store.metrics import JobCounts, job_counts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -90,6 +91,9 @@ def _duration_histogram(counts: JobCounts) -> HistogramMetricFamily:
 
 
 @blueprint.get("/metrics")
+@declare("Prometheus metrics (text format): jobs by status, queue depth, run durations, HTTP requests", "getMetrics",
+         {200: (None, "the metrics")}, errors=(503,), public=True,
+         media={200: {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}})
 def metrics() -> Response:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -1,7 +1,7 @@
 """GET /api/openapi.json and /api/docs. The document is spectree's, generated
 from the declarations on the routes (api/declare.py) and Flask's url_map: a
 route without a declaration is missing from it, and tests/unit/test_openapi.py
-fails on that. Added here: what declare.py keeps beside spectree's
+fails on that. The document describes its own two routes too. Added here: what declare.py keeps beside spectree's
 declarations (non-JSON media, one path per fixed parameter value)."""
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ import copy
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from gradatlas.service.api.declare import EXTRAS, api_spec
+from gradatlas.service.api.declare import EXTRAS, api_spec, declare
+from pydantic import BaseModel
 
-blueprint = Blueprint("openapi", __name__)  # spectree leaves endpoints named openapi* out of the document
+# Not named openapi*: spectree leaves such endpoints out, and these two are documented like any route.
+blueprint = Blueprint("api_document", __name__)
 
 BINARY = {"type": "string", "format": "binary"}
 
@@ -53,12 +55,23 @@ def _variant(operation: dict[str, Any], name: str, value: str, media_type: str) 
     return variant
 
 
+class OpenAPIDocument(BaseModel, extra="allow"):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+
 @blueprint.get("/api/openapi.json")
+@declare("This OpenAPI document", "getOpenAPIDocument", {200: (OpenAPIDocument, "the document")}, public=True)
 def openapi_json() -> Response:
     return jsonify(openapi_document())
 
 
 @blueprint.get("/api/docs")
+@declare("A page listing the operations", "getAPIDocs", {200: (None, "an HTML page")}, public=True,
+         media={200: {"text/html": {"schema": {"type": "string"}}}})
 def docs() -> Response:
     """A plain, offline page listing the operations (no CDN scripts)."""
     rows = "".join(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from gradatlas.service.api.requests import MAX_LIMIT
+from gradatlas.service.contracts.spec import ALL_METRICS
 from gradatlas.service.jobs.sweeps import Sweep
 from gradatlas.service.reports.compare import MAX_COMPARE
 from gradatlas.service.reports.plots import KINDS
@@ -34,13 +35,13 @@ class FormatQuery(BaseModel):
 
 
 class PlotQuery(BaseModel):
-    metric: str = Field("grad_norm", description="any recorded metric")
+    metric: Literal[ALL_METRICS] = Field("grad_norm", description="a metric the experiment recorded (422 otherwise)")  # type: ignore[valid-type]
     kind: Literal[KINDS] = Field("lines", description="lines: one line per recorded step over the layers; "  # type: ignore[valid-type]
                                                       "heatmap: layer × step of log10")
 
 
 class TheoryQuery(BaseModel):
-    activation: str = Field(description=f"one of {', '.join(ACTIVATIONS)}")
+    activation: Literal[ACTIVATIONS] = Field(description=f"one of {', '.join(ACTIVATIONS)}")  # type: ignore[valid-type]
     weight_var: float = Field(gt=0)
     bias_var: float = Field(0, ge=0)
 

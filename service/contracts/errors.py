@@ -90,8 +90,10 @@ def require_object(body: Any, what: str) -> dict[str, Any]:
 def validated(model: type[Model], body: Any, what: str, invalid: str) -> Model:
     """`body` as `model`, or InvalidInput (`invalid`, one detail per field).
     Validated as a client's request (`text.CLIENT`): its names, tags and notes
-    are held to the rule a stored document read back is not."""
+    are held to the rule a stored document read back is not. Strict: JSON
+    already carries types, so `false` is not the integer 0, `0` not the boolean
+    false and `"5"` not a number, as the OpenAPI document says."""
     try:
-        return model.model_validate(require_object(body, what), context=CLIENT)
+        return model.model_validate(require_object(body, what), strict=True, context=CLIENT)
     except ValidationError as exc:
         raise InvalidInput(invalid, validation_details(exc)) from exc

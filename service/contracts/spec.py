@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal, get_args
 
-from gradatlas.service.contracts.text import FreeText, Line
+from gradatlas.service.contracts.text import TAGS_AT_MOST, FreeText, Line, Tag
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Arch = Literal["mlp", "resmlp", "cnn", "rnn", "transformer"]
@@ -141,7 +141,7 @@ class ProbeSpec(_Strict):
 
 class ExperimentSpec(_Strict):
     name: Line = Field("", max_length=200)
-    tags: list[Line] = Field(default_factory=list, max_length=32)
+    tags: list[Tag] = Field(default_factory=list, max_length=TAGS_AT_MOST)
     notes: FreeText = Field("", max_length=10000)
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
@@ -195,3 +195,22 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = apply_merge_patch(result.get(key), value)
     return result
+
+
+def partial_spec_schema() -> dict[str, Any]:
+    """ExperimentSpec's JSON Schema with nothing required: a sweep's base may
+    leave out what its grid, random axes or seeds fill in (each point is then
+    checked whole). Inlined, so that it names no model of its own."""
+    schema = ExperimentSpec.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def partial(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return partial(definitions[node["$ref"].rsplit("/", 1)[1]])
+            return {key: partial(value) for key, value in node.items() if key != "required"}
+        if isinstance(node, list):
+            return [partial(value) for value in node]
+        return node
+
+    return partial(schema)  # type: ignore[no-any-return]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, GetJsonSchemaHandler, ValidationInfo
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 CLIENT = {"from_client": True}  # the validation context of a request body
 LINE_BREAKS = "\t\n\r"
@@ -51,6 +53,34 @@ def _checker(allow: str):  # type: ignore[no-untyped-def]
     return check
 
 
+class Documented:
+    """JSON Schema keywords for the OpenAPI document only: the rule itself stays
+    the validator's, with its own message, and applies only to what a client sends."""
+
+    def __init__(self, **keywords: object) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(core_schema), **self.keywords}
+
+
+def _safe_pattern(allow: str) -> str:
+    """_UNSAFE as an ECMA-262 pattern of the characters a text may hold (lone
+    surrogates left out: JSON Schema strings are code points already)."""
+    blocked = [c for c in range(0x20) if chr(c) not in allow]
+    runs: list[list[int]] = []
+    for code in blocked:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    controls = "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in runs)
+    return f"^[^{controls}\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$"
+
+
 # One line of text (a name, a tag) and free text (notes), checked when a client sends them.
-Line = Annotated[str, AfterValidator(_checker(""))]
-FreeText = Annotated[str, AfterValidator(_checker(LINE_BREAKS))]
+Line = Annotated[str, AfterValidator(_checker("")), Documented(pattern=_safe_pattern(""))]
+FreeText = Annotated[str, AfterValidator(_checker(LINE_BREAKS)), Documented(pattern=_safe_pattern(LINE_BREAKS))]
+TAG_LENGTH = (1, 64)
+TAGS_AT_MOST = 32
+Tag = Annotated[Line, Documented(minLength=TAG_LENGTH[0], maxLength=TAG_LENGTH[1])]

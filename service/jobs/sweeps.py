@@ -16,11 +16,12 @@ import math
 import random
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.queue import queue_for
 from gradatlas.service.contracts.settings import Settings
+from gradatlas.service.contracts.spec import partial_spec_schema
 from gradatlas.service.contracts.text import CLIENT, Line
 from gradatlas.service.jobs.batching import group_for_batches
 from gradatlas.service.jobs.submit import Enqueue, check_quota, parse_spec, publish_or_leave_queued
@@ -28,7 +29,7 @@ from gradatlas.service.search.fields import TOP_LEVEL, all_fields
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.pages import Key
 from gradatlas.service.store.sweeps import StoredSweep, insert_sweep, read_sweep, recent_sweep_ids
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 MAX_POINTS = 1000
 
@@ -67,7 +68,8 @@ class SweepRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: Line = Field("", max_length=200)
-    base: dict[str, Any] = Field(description="an experiment spec (ExperimentSpec) every point starts from")
+    base: Annotated[dict[str, Any], WithJsonSchema({**partial_spec_schema(), "title": "Base"})] = Field(
+        description="an experiment spec (ExperimentSpec) every point starts from; fields the axes set may be left out")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="spec path -> values; the product is taken")
     random: RandomAxes | None = None
     seeds: list[int] | None = Field(None, description="every point once per seed (the `seed` axis)")
@@ -134,7 +136,7 @@ def _draw(rng: random.Random, spec: Range | list[Any]) -> Any:
 
 
 def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings: Settings) -> Sweep:
-    request = SweepRequest.model_validate(body, context=CLIENT)
+    request = SweepRequest.model_validate(body, strict=True, context=CLIENT)  # strict: as contracts.errors.validated
     axes = list(request.grid) + (list(request.random.ranges) if request.random else []) + (["seed"] if request.seeds else [])
     _check_axes(axes)
     combos = points(request)

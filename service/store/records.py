@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradatlas.service.contracts.resources import Experiment
-from gradatlas.service.contracts.text import FreeText, Line
+from gradatlas.service.contracts.text import TAGS_AT_MOST, FreeText, Line, Tag
 from gradatlas.service.store.columns import summary_values
 from gradatlas.service.store.gateway import Store
 from gradatlas.service.store.rows import new_row, tag_rows, to_experiment, utcnow, write_profile
@@ -25,7 +25,7 @@ class ExperimentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: Line | None = Field(None, max_length=200)
-    tags: list[Line] | None = Field(None, max_length=32)
+    tags: list[Tag] | None = Field(None, max_length=TAGS_AT_MOST)
     notes: FreeText | None = Field(None, max_length=10000)
 
     @field_validator("tags")

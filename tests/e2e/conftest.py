@@ -70,13 +70,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 @contextmanager
-def started_service(tmp: Path) -> Iterator[Service]:
-    """`gradatlas up` as a subprocess in `tmp`, ready to answer; stopped afterwards."""
+def started_service(tmp: Path, **settings: object) -> Iterator[Service]:
+    """`gradatlas up` as a subprocess in `tmp`, ready to answer; stopped
+    afterwards. `settings`: GRADATLAS_* values beyond the test defaults."""
     with fresh_database(tmp, SERVICES_DATABASE_URL) as database_url:
         broker_url = fresh_broker(tmp, SERVICES_BROKER_URL)
         home, port = tmp / "home", free_port()
         urls = (database_url, broker_url) if services_configured() else ("", "")
-        env = service_env(home, *urls, heartbeat_interval_s=0.5)
+        env = service_env(home, *urls, **{"heartbeat_interval_s": 0.5, **settings})
         log = tmp / "up.log"
         with open(log, "wb") as out:
             process = subprocess.Popen([str(Path(sys.executable).parent / "gradatlas"), "up", "--port", str(port)],

@@ -155,3 +155,30 @@ def test_over_the_quota_is_422_quota_exceeded_alone_and_in_a_sweep(settings, sto
     assert error["message"].startswith("point 0 (model.depth=2) is not valid: the experiment exceeds the quota")
     assert error["details"][0]["loc"] == ["points", 0, "training", "steps"]
     assert client.get("/api/v1/experiments", headers=bearer).get_json()["items"] == []  # nothing stored
+
+
+SPEC = {"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"}}
+
+
+@pytest.mark.parametrize(("path", "body", "loc"), [
+    ("/api/v1/experiments", {**SPEC, "seed": False}, ["seed"]),
+    ("/api/v1/experiments", {**SPEC, "model": {**SPEC["model"], "depth": "2"}}, ["model", "depth"]),
+    ("/api/v1/tokens", {"name": "bob", "admin": 0}, ["admin"]),
+    ("/api/v1/sweeps", {"base": SPEC, "seeds": [False]}, ["seeds", 0]),
+])
+def test_json_types_are_not_coerced(app, path, body, loc):  # type: ignore[no-untyped-def]
+    """The OpenAPI document says integer or boolean: a value of another JSON
+    type is 422 naming the field, never quietly converted (Schemathesis found
+    `false` stored as seed 0 and `0` as admin false)."""
+    _, token = app.extensions["gradatlas"].tokens.create("admin", is_admin=True)
+    response = app.test_client().post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 422, response.get_json()
+    assert [detail["loc"] for detail in response.get_json()["error"]["details"]] == [loc]
+
+
+def test_well_typed_values_still_pass(app):  # type: ignore[no-untyped-def]
+    _, token = app.extensions["gradatlas"].tokens.create("admin", is_admin=True)
+    body = {**SPEC, "seed": 3, "training": {"lr": 1}}  # an integer where a number is asked is a number
+    response = app.test_client().post("/api/v1/experiments", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["spec"]["training"]["lr"] == 1.0

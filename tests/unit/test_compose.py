@@ -216,3 +216,13 @@ def test_the_api_runs_gunicorn_with_the_limits_gradatlas_up_uses(compose):
 
     command = " ".join(compose["services"]["api"]["command"])
     assert " ".join(GUNICORN_LIMITS) in command
+
+
+def test_the_image_checks_readiness_and_pins_flower():
+    """`docker run` without compose still reports health: both images' default
+    command serves the API, so the image checks /readyz; the compose services
+    that run something else override it (test above)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    check = dockerfile[dockerfile.index("HEALTHCHECK"):].split("\nCMD", 1)[0]
+    assert "http://127.0.0.1:8000/readyz" in check and "--interval=" in check and "--timeout=" in check
+    assert "pip install --no-cache-dir flower==" in dockerfile and "flower ;;" not in dockerfile
