@@ -11,6 +11,8 @@ import json
 # fails; no status is widened beyond what the document declares for the route.
 REFUSED_VALID_DATA = {
     "GET /api/v1/experiments": "the filter language and order_by are parsed by the API, page_token is signed",
+    "GET /api/v1/sweeps": "page_token is signed: only one this list issued is accepted",
+    "GET /api/v1/tokens": "page_token is signed: only one this list issued is accepted",
     "GET /api/v1/compare": "ids is a comma list of 2 to 10 different ids",
     "GET /api/v1/experiments/{experiment_id}/plot.png": "the metric must be one the experiment recorded",
     "GET /api/v1/experiments/{experiment_id}/plot.svg": "the metric must be one the experiment recorded",
