@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from gradatlas.service.contracts.resources import Experiment
+from gradatlas.service.contracts.text import escaped
 from gradatlas.service.reports.differences import as_json, flatten, reads
 from gradatlas.service.science.explain import explain, sci
 
@@ -17,7 +18,10 @@ ELLIPSIS = "…"
 
 
 def cut(text: str, width: int) -> str:
-    """`text` in at most `width` characters, ending in "…" when it was longer."""
+    """`text` in at most `width` characters, ending in "…" when it was longer;
+    control and bidi characters shown as escapes (names stored before the
+    service refused them)."""
+    text = escaped(text)
     return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
 
 
@@ -69,7 +73,7 @@ def ls_lines(items: Sequence[Experiment]) -> list[str]:
 
 def show_experiment(e: Experiment) -> None:
     """`gradatlas show`: status, the model in one line, verdict, explanation, remedies."""
-    click.echo(f"{e.id}  {e.name or '(unnamed)'}  {e.status}" + (f" ({e.reason})" if e.reason else ""))
+    click.echo(f"{e.id}  {escaped(e.name) or '(unnamed)'}  {e.status}" + (f" ({e.reason})" if e.reason else ""))
     m = e.spec.get("model", {})
     init = m.get("init", {})
     weight_var = f" (weight_var {as_json(init.get('weight_var'))})" if reads(flatten(e.spec), "model.init.weight_var") else ""

@@ -35,6 +35,13 @@ def first_unsafe(text: str, allow: str = "") -> int | None:
     return None
 
 
+
+def escaped(text: str) -> str:
+    """`text` with every control, bidi or surrogate character written as its
+    escape (`\\x1b`, `\\u202e`): how a terminal shows a name stored before the
+    rule, without letting it move the cursor or reorder the line."""
+    return _UNSAFE.sub(lambda match: match.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
+
 def unsafe_reason(text: str, allow: str = "") -> str | None:
     """What is wrong with `text`, in words, or None when nothing is."""
     position = first_unsafe(text, allow)

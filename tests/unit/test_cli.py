@@ -111,6 +111,14 @@ def test_long_cells_end_in_an_ellipsis():
     assert header.split() == ["ID", "NAME", "STATUS", "VERDICT", "MODEL", "SIGNAL", "RATIO"]
 
 
+
+def test_control_and_bidi_characters_of_old_names_print_as_escapes():
+    """Rows stored before the service refused such names must not move the cursor or reorder a line."""
+    shown = cut("evil\x1b[2J\u202egnp.exe\x00", 40)
+    assert shown == "evil\\x1b[2J\\u202egnp.exe\\x00"
+    assert not any(ord(ch) < 32 or 0x202A <= ord(ch) <= 0x202E for ch in shown)
+    assert cut("naïve ünïcode", 40) == "naïve ünïcode"
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_shell_completion_as_the_readme_documents_it(shell: str):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
