@@ -55,6 +55,9 @@ FIXED_DATA_SHAPES: dict[str, tuple[int, int]] = {
 }
 
 
+NAME_MAX_LENGTH = 200  # an experiment's or a sweep's name (the tables' name columns are this wide)
+
+
 class _Strict(BaseModel):
     """Unknown fields are rejected with their path (docs/api.md)."""
 
@@ -140,7 +143,7 @@ class ProbeSpec(_Strict):
 
 
 class ExperimentSpec(_Strict):
-    name: Line = Field("", max_length=200)
+    name: Line = Field("", max_length=NAME_MAX_LENGTH)
     tags: list[Tag] = Field(default_factory=list, max_length=TAGS_AT_MOST)
     notes: FreeText = Field("", max_length=10000)
     model: ModelSpec

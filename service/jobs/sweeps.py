@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from gradatlas.service.contracts.errors import InvalidInput
 from gradatlas.service.contracts.queue import queue_for
 from gradatlas.service.contracts.settings import Settings
-from gradatlas.service.contracts.spec import partial_spec_schema
+from gradatlas.service.contracts.spec import NAME_MAX_LENGTH, partial_spec_schema
 from gradatlas.service.contracts.text import CLIENT, Line
 from gradatlas.service.jobs.batching import group_for_batches
 from gradatlas.service.jobs.submit import Enqueue, check_quota, parse_spec, publish_or_leave_queued
@@ -67,7 +67,7 @@ class SweepRequest(BaseModel):
     """POST /api/v1/sweeps: points = grid × random draws × seeds."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Line = Field("", max_length=200)
+    name: Line = Field("", max_length=NAME_MAX_LENGTH)
     base: Annotated[dict[str, Any], WithJsonSchema({**partial_spec_schema(), "title": "Base"})] = Field(
         description="an experiment spec (ExperimentSpec) every point starts from; fields the axes set may be left out")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="spec path -> values; the product is taken")
@@ -92,6 +92,13 @@ class Sweep(BaseModel):
     created_at: datetime
     counts: dict[str, int]
     table: list[SweepRowOut] | None = None
+
+
+def point_name(sweep_name: str, index: int) -> str:
+    """`name[index]`, cut so that it fits an experiment's name (a sweep's
+    name may be as long as an experiment's, and the suffix must survive)."""
+    suffix = f"[{index}]"
+    return sweep_name[: NAME_MAX_LENGTH - len(suffix)] + suffix
 
 
 def _set(document: dict[str, Any], path: str, value: Any) -> None:
@@ -155,7 +162,7 @@ def create_sweep(body: Any, owner: str, store: Store, enqueue: Enqueue, settings
             details = [{**d, "loc": ["points", index, *d.get("loc", [])]} for d in exc.details]
             raise type(exc)(f"point {index} ({_describe(values)}) is not valid: {exc.message}", details) from exc
         specs.append(spec)
-    named = [spec if spec.name else spec.model_copy(update={"name": f"{request.name or 'sweep'}[{index}]"})
+    named = [spec if spec.name else spec.model_copy(update={"name": point_name(request.name or "sweep", index)})
              for index, spec in enumerate(specs)]
     queued = [(spec, queue_for(spec, settings)) for spec in named]
     sweep_id, ids = insert_sweep(store, name=request.name, owner=owner, base=request.base, axes=axes,

@@ -139,3 +139,15 @@ def test_a_sweep_the_broker_refuses_is_accepted_logged_and_left_for_recovery(set
     assert any("could not publish" in record.getMessage() and ids[0] in record.getMessage() for record in caplog.records)
     republish = store.recover(requeue_after_s=60, stale_after_s=30, max_attempts=3).republish
     assert sorted(experiment_id for experiment_id, _ in republish) == sorted(ids)
+
+
+def test_points_of_a_sweep_with_the_longest_name_keep_names_that_fit(setup):
+    """A point is named `sweep-name[index]`: with a 200-character sweep name that
+    was 204 characters, which PostgreSQL refused (a 503) and SQLite stored."""
+    client, headers, _ = setup
+    body = {"name": "s" * 200, "base": BASE, "grid": {"model.depth": list(range(2, 14))}}
+    response = client.post("/api/v1/sweeps", json=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    names = [client.get(f"/api/v1/experiments/{row['experiment_id']}", headers=headers).get_json()["name"]
+             for row in response.get_json()["table"]]
+    assert names == [("s" * 200)[: 200 - len(f"[{i}]")] + f"[{i}]" for i in range(12)]
