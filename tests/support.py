@@ -138,3 +138,26 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
             process.wait()
         except ProcessLookupError:
             pass
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """`command` (an API server listening on `port`) running until /healthz
+    answers; its URL for the block, stopped afterwards."""
+    import requests
+
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return requests.get(url + "/healthz", timeout=1).status_code == 200
+        except requests.RequestException:  # refused while starting
+            return False
+
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        wait_for(answers, timeout=30, what="the API server")
+        yield url
+    finally:
+        stop_process(server)

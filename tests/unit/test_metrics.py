@@ -5,7 +5,6 @@ and summed over gunicorn's worker processes."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from gradatlas.service.store.rows import utcnow
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, text
 
-from tests.support import ROOT, free_port, service_env, stop_process, wait_for
+from tests.support import free_port, service_env, serving
 
 SPEC = {"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"}, "training": {"steps": 5}}
 PROFILE = {"layers": [{"index": 0, "name": "l0", "kind": "linear", "shape": [4, 4]}], "steps": [0], "loss": [2.3],
@@ -148,12 +147,8 @@ def test_under_gunicorn_the_metrics_are_summed_over_processes_and_never_go_down(
     env = {**service_env(settings.home, settings.database_url, settings.broker_url, pepper=settings.pepper),
            "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
     alice, port = _headers(app), free_port()
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "3",
-                               "gradatlas.service.api.wsgi:app"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url), timeout=30, what="gunicorn")
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "3", "gradatlas.service.api.wsgi:app"]
+    with serving(command, env, port) as url:
         session = requests.Session()
 
         def call(method: str, path: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
@@ -182,12 +177,4 @@ def test_under_gunicorn_the_metrics_are_summed_over_processes_and_never_go_down(
         assert _value(after, "gradatlas_http_request_duration_seconds_count", method="DELETE", route=ONE_EXPERIMENT,
                       status_class="2xx") == 3
         assert "FOOBAR1" not in call("GET", "/metrics").text
-    finally:
-        stop_process(server)
 
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False

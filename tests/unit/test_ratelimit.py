@@ -13,7 +13,7 @@ import requests
 from gradatlas.service.api import create_app
 from gradatlas.service.auth import ratelimit
 
-from tests.support import ROOT, free_port, service_env, stop_process, wait_for
+from tests.support import free_port, service_env, serving
 
 SPEC = {"model": {"arch": "mlp", "depth": 2, "width": 4, "activation": "relu"}}
 
@@ -88,31 +88,18 @@ def test_the_limit_is_shared_by_every_gunicorn_worker_process(settings, tmp_path
     app, _ = _app(settings, None)
     headers = _headers(app)
     port = free_port()
-    import subprocess
-
     config = tmp_path / "frozen_clock.py"  # the same stopped clock in every gunicorn worker process
     config.write_text(FROZEN_CLOCK)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(config), "--bind", f"127.0.0.1:{port}",
-                               "--workers", "3", "gradatlas.service.api.wsgi:app"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url), timeout=30, what="gunicorn")
+    command = [sys.executable, "-m", "gunicorn", "--config", str(config), "--bind", f"127.0.0.1:{port}", "--workers", "3",
+               "gradatlas.service.api.wsgi:app"]
+    with serving(command, env, port) as url:
         session = requests.Session()
         codes = []
         for _ in range(30):
             session.close()  # a new connection each time, so requests spread over the worker processes
             codes.append(session.get(f"{url}/api/v1/experiments", headers=headers, timeout=5).status_code)
         assert codes.count(200) == 20 and codes.count(429) == 10, codes
-    finally:
-        stop_process(server)
 
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def test_failed_authentications_from_one_address_are_throttled_but_a_valid_token_still_works(settings, store):

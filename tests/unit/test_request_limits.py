@@ -4,8 +4,6 @@ error shape, from the service behind the gunicorn command `gradatlas up` runs
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import requests
 from gradatlas.service.api import create_app
@@ -13,7 +11,7 @@ from gradatlas.service.cli.supervisor import api_command
 from gradatlas.service.contracts.settings import Settings
 from gradatlas.service.store.migrate import upgrade
 
-from tests.support import ROOT, free_port, service_env, stop_process, wait_for
+from tests.support import free_port, service_env, serving
 
 
 @pytest.fixture(scope="module")
@@ -23,43 +21,32 @@ def gunicorn_url(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     upgrade(settings.database_url)
     port = free_port()
     env = service_env(settings.home, "", "", pepper="limits-test-pepper")
-    server = subprocess.Popen(api_command("127.0.0.1", port, workers=1, threads=2), cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(url), timeout=30, what="gunicorn")
+    with serving(api_command("127.0.0.1", port, workers=1, threads=2), env, port) as url:
         yield url
-    finally:
-        stop_process(server)
 
 
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _error(response: requests.Response, status: int, code: str, limit: str) -> None:
-    assert response.status_code == status, response.text[:200]
-    assert response.headers["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert error["code"] == code and limit in error["message"], error
-    assert response.json()["request_id"]
+def _json_error(response: requests.Response) -> tuple[int, str, str]:
+    """(status, error code, message) of a JSON error answer, with its request id."""
+    assert response.headers["Content-Type"].startswith("application/json"), response.text[:200]
+    body = response.json()
+    assert body["request_id"]
+    return response.status_code, body["error"]["code"], body["error"]["message"]
 
 
 def test_a_url_over_8_kib_is_414_json(gunicorn_url: str) -> None:
-    _error(requests.get(f"{gunicorn_url}/api/v1/experiments?filter={'x' * 9000}", timeout=10), 414, "uri_too_long", "8192")
+    status, code, message = _json_error(requests.get(f"{gunicorn_url}/api/v1/experiments?filter={'x' * 9000}", timeout=10))
+    assert (status, code) == (414, "uri_too_long") and "8192" in message
 
 
 def test_a_9_kb_header_is_431_json(gunicorn_url: str) -> None:
-    response = requests.get(f"{gunicorn_url}/api/v1/experiments", headers={"X-Big": "y" * 9000}, timeout=10)
-    _error(response, 431, "header_fields_too_large", "8192")
+    status, code, message = _json_error(requests.get(f"{gunicorn_url}/api/v1/experiments", headers={"X-Big": "y" * 9000}, timeout=10))
+    assert (status, code) == (431, "header_fields_too_large") and "8192" in message
 
 
 def test_too_many_headers_is_431_json(gunicorn_url: str) -> None:
     headers = {f"X-Extra-{n}": "1" for n in range(150)}
-    _error(requests.get(f"{gunicorn_url}/api/v1/experiments", headers=headers, timeout=10), 431, "header_fields_too_large", "100")
+    status, code, message = _json_error(requests.get(f"{gunicorn_url}/api/v1/experiments", headers=headers, timeout=10))
+    assert (status, code) == (431, "header_fields_too_large") and "100" in message
 
 
 def test_under_the_limits_the_request_goes_on_to_authentication(gunicorn_url: str) -> None:
